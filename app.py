@@ -1,0 +1,114 @@
+"""Passwordless sign-in for a Cognito user pool, with Authsignal's pre-built UI as the challenge.
+
+Thin on purpose: the routes relay to `chalicelib`, the triggers live in `triggers/`.
+Nothing heavy (boto3, the Authsignal SDK) is imported until a call needs it.
+"""
+from chalice import Chalice, Response
+
+from chalicelib import http, page, settings, signin
+from chalicelib.cognito_gateway import UserPoolClient
+from triggers import bp as triggers
+
+app = Chalice(app_name="cognito-authsignal")
+app.register_blueprint(triggers)
+
+_pool = None
+
+
+def get_config():
+    try:
+        return settings.load()
+    except settings.SettingsError as error:
+        app.log.error("%s", error)
+        raise http.ApiError(500, "misconfigured", "The server is not configured yet. " + str(error)) from None
+
+
+def get_pool():
+    global _pool
+    config = get_config()
+    if _pool is None or _pool.config != config:
+        _pool = UserPoolClient(config)
+    return _pool
+
+
+@app.middleware("http")
+def guard(request, get_response):
+    try:
+        http.guard_request(request)
+        response = get_response(request)
+    except http.ApiError as error:
+        response = http.error_response(error.status, error.code, error.message)
+    return http.with_security_headers(http.normalize(response))
+
+
+@app.route("/")
+def index():
+    path = http.request_path(app.current_request)
+    if not path.endswith("/"):  # "/api" deployed: relative URLs need "/api/"
+        return Response(body="", status_code=301, headers={"Location": path + "/"})
+    config = get_config()
+    return Response(
+        body=page.index(config.authsignal_sdk_url),
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            "Content-Security-Policy": http.page_csp(config.authsignal_ui_origin, config.authsignal_sdk_url),
+        },
+    )
+
+
+@app.route("/static/{name}")
+def static(name):
+    found = page.asset(name)
+    if found is None:
+        return http.error_response(404, "not_found", f"There is no page asset called '{name}'.")
+    body, content_type = found
+    return Response(body=body, headers={"Content-Type": content_type, "Cache-Control": "public, max-age=300"})
+
+
+@app.route("/config")
+def public_config():
+    config = get_config()
+    return {"tenantId": config.authsignal_tenant_id, "baseUrl": config.authsignal_api_url}
+
+
+@app.route("/auth/start", methods=["POST"])
+def auth_start():
+    body = http.json_object(app.current_request)
+    email = signin.normalize_email(http.string_field(body, "email", 320))
+    return signin.start(get_pool(), email)
+
+
+@app.route("/auth/finish", methods=["POST"])
+def auth_finish():
+    body = http.json_object(app.current_request)
+    email = signin.normalize_email(http.string_field(body, "email", 320))
+    session = http.string_field(body, "session", signin.MAX_SESSION_LENGTH)
+    token = http.string_field(body, "token", signin.MAX_TOKEN_LENGTH)
+    answer, cookie = signin.finish(get_pool(), email, session, token)
+    return _with_cookie(answer, cookie)
+
+
+@app.route("/auth/refresh", methods=["POST"])
+def auth_refresh():
+    http.json_object(app.current_request)
+    cookie = http.read_refresh_cookie(app.current_request)
+    answer, rotated = signin.refresh(get_pool(), cookie)
+    return _with_cookie(answer, rotated)
+
+
+@app.route("/auth/sign-out", methods=["POST"])
+def auth_sign_out():
+    http.json_object(app.current_request)
+    signin.sign_out(get_pool(), http.read_refresh_cookie(app.current_request))
+    clear = http.refresh_cookie(app.current_request, "", max_age=0)
+    return Response(body="", status_code=204, headers={"Set-Cookie": clear})
+
+
+@app.route("/api/me")
+def me():
+    return signin.me(get_pool(), http.bearer_token(app.current_request))
+
+
+def _with_cookie(answer, cookie):
+    headers = {"Set-Cookie": http.refresh_cookie(app.current_request, cookie)} if cookie else {}
+    return Response(body=answer, headers=headers)

@@ -1,0 +1,109 @@
+"""The Authsignal server API, through the official `authsignal` SDK.
+
+The SDK (and `requests` under it) is imported on first use: PreSignUp, Define and
+the page never need it.
+"""
+import logging
+from dataclasses import dataclass
+
+from chalicelib import settings
+
+log = logging.getLogger(__name__)
+
+# The trigger raises with this text; Cognito passes it on inside
+# UserLambdaValidationException, and the API turns it into a 503.
+UNAVAILABLE = "AUTHSIGNAL_UNAVAILABLE"
+
+
+class AuthsignalUnavailable(Exception):
+    def __init__(self, what):
+        super().__init__(f"{UNAVAILABLE}: Authsignal {what} did not answer in time or failed")
+
+
+@dataclass(frozen=True)
+class Challenge:
+    url: str
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class Validation:
+    is_valid: bool
+    state: str | None
+    user_id: str | None
+    action: str | None
+    idempotency_key: str | None
+
+
+_clients = {}
+
+
+def _client(api_url, region):
+    secret = settings.secret("AUTHSIGNAL_SECRET_KEY", region)
+    key = (api_url, secret)
+    if key not in _clients:
+        from authsignal.client import AuthsignalClient
+
+        _clients[key] = AuthsignalClient(
+            secret, api_url=api_url, timeout=settings.AUTHSIGNAL_TIMEOUT_SECONDS
+        )
+    return _clients[key]
+
+
+def _call(what, fn):
+    """Run one SDK call; outages and garbage become AuthsignalUnavailable."""
+    from authsignal.client import ApiException
+
+    try:
+        body = fn()
+    except ApiException as error:
+        if error.status_code is None or error.status_code >= 500:
+            log.warning("Authsignal %s failed: status=%s", what, error.status_code)
+            raise AuthsignalUnavailable(what) from None
+        raise
+    except (AttributeError, ValueError, TypeError):
+        # The SDK leaves no parsed body when the answer is not JSON.
+        log.warning("Authsignal %s answered something that is not its JSON", what)
+        raise AuthsignalUnavailable(what) from None
+    if not isinstance(body, dict):
+        log.warning("Authsignal %s answered JSON that is not an object", what)
+        raise AuthsignalUnavailable(what)
+    return body
+
+
+def start_challenge(config, user_id, email):
+    """Track the sign-in action for the user; Authsignal answers with its UI's URL."""
+    client = _client(config.authsignal_api_url, config.region)
+    body = _call(
+        "track",
+        lambda: client.track(user_id, config.authsignal_action, {"email": email}),
+    )
+    url, key = body.get("url"), body.get("idempotency_key")
+    if not (isinstance(url, str) and url and isinstance(key, str) and key):
+        log.warning("Authsignal track gave no challenge URL (state=%s)", body.get("state"))
+        raise AuthsignalUnavailable("track")
+    return Challenge(url=url, idempotency_key=key)
+
+
+def validate(config, user_id, token):
+    """Ask Authsignal what the token proves. A token it refuses proves nothing."""
+    from authsignal.client import ApiException
+
+    client = _client(config.authsignal_api_url, config.region)
+    try:
+        body = _call(
+            "validate",
+            lambda: client.validate_challenge(
+                {"token": token, "userId": user_id, "action": config.authsignal_action}
+            ),
+        )
+    except ApiException as error:
+        log.info("Authsignal refused the token: %s", error.error_code)
+        return Validation(False, None, None, None, None)
+    return Validation(
+        is_valid=body.get("is_valid") is True,
+        state=body.get("state"),
+        user_id=body.get("user_id"),
+        action=body.get("action"),
+        idempotency_key=body.get("idempotency_key"),
+    )

@@ -1,0 +1,170 @@
+"""HTTP helpers: the error shape, JSON bodies, the refresh cookie, security headers."""
+import json
+from urllib.parse import urlsplit
+
+from chalice import Response
+from chalice.app import ChaliceUnhandledError
+
+MAX_BODY_BYTES = 16 * 1024
+REFRESH_COOKIE = "cas_refresh"
+REFRESH_COOKIE_MAX_AGE = 30 * 24 * 3600  # Cognito's default refresh token validity
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+BASE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+
+
+class ApiError(ChaliceUnhandledError):
+    """An answer for the client; Chalice lets this through to the middleware."""
+
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def error_response(status, code, message, headers=None):
+    return Response(
+        body={"error": {"code": code, "message": message}},
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+# Chalice answers some requests itself ({"Code", "Message"}); give them our shape.
+_CHALICE_ERRORS = {
+    415: ("unsupported_media_type", "Send the request body as application/json."),
+    405: ("method_not_allowed", "This route does not accept that method."),
+    404: ("not_found", "There is nothing at this address."),
+    400: ("bad_request", "The request could not be read."),
+    500: ("internal_error", "Something went wrong on our side. Try again."),
+}
+
+
+def normalize(response):
+    body = response.body
+    if isinstance(body, dict) and "Code" in body and "error" not in body:
+        code, message = _CHALICE_ERRORS.get(
+            response.status_code, ("error", "The request failed.")
+        )
+        return error_response(response.status_code, code, message)
+    return response
+
+
+def guard_request(request):
+    """Refuse what no state-changing route may accept, before any view runs."""
+    if request.method in SAFE_METHODS:
+        return
+    body = request.raw_body or b""
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, "body_too_large", f"The request body must be at most {MAX_BODY_BYTES} bytes.")
+    origin = request.headers.get("origin")
+    if origin is not None and not same_origin(origin, request.headers.get("host")):
+        raise ApiError(403, "foreign_origin", "Requests from other sites are not accepted.")
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Send the request body as application/json.")
+
+
+def same_origin(origin, host):
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    return bool(host) and parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
+
+
+def json_object(request):
+    """The request's JSON object (an empty body counts as an empty object)."""
+    raw = request.raw_body or b""
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_json", "The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "The request body must be a JSON object.")
+    return body
+
+
+def string_field(body, name, max_length):
+    value = body.get(name)
+    if value is None or value == "":
+        raise ApiError(400, "missing_field", f"The field '{name}' is required.")
+    if not isinstance(value, str):
+        raise ApiError(400, "invalid_field", f"The field '{name}' must be a string.")
+    if len(value) > max_length:
+        raise ApiError(400, "invalid_field", f"The field '{name}' must be at most {max_length} characters.")
+    return value
+
+
+def request_path(request):
+    """The path the client asked for, API Gateway's stage prefix included."""
+    return (request.context or {}).get("path") or "/"
+
+
+def base_path(request):
+    """What API Gateway puts before our routes (e.g. the stage, '/api'); '' locally."""
+    context = request.context or {}
+    path, resource = context.get("path") or "", context.get("resourcePath") or ""
+    if resource and path.endswith(resource):
+        return path[: len(path) - len(resource)].rstrip("/")
+    return ""
+
+
+def refresh_cookie(request, value, max_age=REFRESH_COOKIE_MAX_AGE):
+    return (
+        f"{REFRESH_COOKIE}={value}; Path={base_path(request)}/auth; Max-Age={max_age}; "
+        "HttpOnly; Secure; SameSite=Strict"
+    )
+
+
+def read_refresh_cookie(request):
+    for part in (request.headers.get("cookie") or "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == REFRESH_COOKIE and value:
+            return value
+    return None
+
+
+def bearer_token(request):
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "missing_token", "Send the access token as 'Authorization: Bearer <token>'.")
+    return token
+
+
+def page_csp(authsignal_ui_origin, sdk_url):
+    sdk = urlsplit(sdk_url)
+    sdk_origin = f"{sdk.scheme}://{sdk.netloc}"
+    return "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src 'self' {sdk_origin}",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            f"frame-src {authsignal_ui_origin}",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def with_security_headers(response):
+    for name, value in BASE_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Cache-Control", "no-store")
+    if "Content-Security-Policy" not in response.headers:
+        response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
+    return response

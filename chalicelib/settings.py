@@ -1,0 +1,132 @@
+"""Settings from the stage's environment variables, read lazily.
+
+Chalice's test client sets a stage's variables only while a call runs, and a
+Lambda should fail with a message that names what is missing, so nothing here
+is read at import time.
+"""
+import ipaddress
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+AUTHSIGNAL_REGIONS = {
+    "https://api.authsignal.com/v1",
+    "https://au.api.authsignal.com/v1",
+    "https://eu.api.authsignal.com/v1",
+}
+# Each Authsignal call must end well inside Cognito's 5 s trigger limit.
+AUTHSIGNAL_TIMEOUT_SECONDS = 1.5
+DEFAULT_ACTION = "cognitoAuth"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or unsafe; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    user_pool_id: str
+    client_id: str
+    region: str
+    cognito_endpoint_url: str | None
+    authsignal_api_url: str
+    authsignal_tenant_id: str
+    authsignal_action: str
+    authsignal_ui_origin: str
+    authsignal_sdk_url: str
+
+
+def _require(name):
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise SettingsError(
+            f"Setting {name} is missing: add it to the stage's environment_variables "
+            "in .chalice/config.json."
+        )
+    return value
+
+
+def _is_loopback(url):
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _running_in_lambda():
+    # Set by the Lambda runtime; the dev stack and `chalice local` never set it.
+    return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+def load():
+    """Read and check every non-secret setting from the environment."""
+    region = (
+        os.environ.get("COGNITO_REGION")
+        or os.environ.get("AWS_REGION")
+        or os.environ.get("AWS_DEFAULT_REGION")
+    )
+    if not region:
+        raise SettingsError("Setting COGNITO_REGION is missing (or AWS_REGION).")
+    settings = Settings(
+        user_pool_id=_require("COGNITO_USER_POOL_ID"),
+        client_id=_require("COGNITO_CLIENT_ID"),
+        region=region,
+        cognito_endpoint_url=os.environ.get("COGNITO_ENDPOINT_URL") or None,
+        authsignal_api_url=_require("AUTHSIGNAL_API_URL").rstrip("/"),
+        authsignal_tenant_id=_require("AUTHSIGNAL_TENANT_ID"),
+        authsignal_action=os.environ.get("AUTHSIGNAL_ACTION") or DEFAULT_ACTION,
+        authsignal_ui_origin=_require("AUTHSIGNAL_UI_ORIGIN").rstrip("/"),
+        authsignal_sdk_url=_require("AUTHSIGNAL_SDK_URL"),
+    )
+    _check_endpoints(settings)
+    return settings
+
+
+def _check_endpoints(settings):
+    endpoints = {"AUTHSIGNAL_API_URL": settings.authsignal_api_url}
+    if settings.cognito_endpoint_url:
+        endpoints["COGNITO_ENDPOINT_URL"] = settings.cognito_endpoint_url
+    for name, url in endpoints.items():
+        if _is_loopback(url):
+            if _running_in_lambda():
+                raise SettingsError(
+                    f"{name} points at loopback ({url}) in a deployed Lambda: that is "
+                    "the offline dev stack's setting; remove it from this stage."
+                )
+        elif name == "COGNITO_ENDPOINT_URL":
+            raise SettingsError(
+                "COGNITO_ENDPOINT_URL is only for the offline dev stack; remove it."
+            )
+        elif url not in AUTHSIGNAL_REGIONS:
+            raise SettingsError(
+                f"AUTHSIGNAL_API_URL must be one of {sorted(AUTHSIGNAL_REGIONS)} "
+                "(the tenant's region), not " + url
+            )
+
+
+@lru_cache(maxsize=None)
+def _ssm_parameter(name, region):
+    import boto3  # only stages that keep secrets in SSM pay for the import
+
+    response = boto3.client("ssm", region_name=region).get_parameter(
+        Name=name, WithDecryption=True
+    )
+    return response["Parameter"]["Value"]
+
+
+def secret(name, region):
+    """A secret from the env var `name`, or from SSM under the name in `name`_PARAM."""
+    value = os.environ.get(name, "").strip()
+    if value:
+        return value
+    parameter = os.environ.get(name + "_PARAM", "").strip()
+    if not parameter:
+        raise SettingsError(
+            f"Setting {name} is missing: set {name}_PARAM to its SSM Parameter Store "
+            f"name (SecureString), or {name} for the offline dev stack."
+        )
+    return _ssm_parameter(parameter, region)

@@ -1,0 +1,157 @@
+"""The sign-in flow behind the API: what each route asks of Cognito, and what it answers.
+
+Cognito's own triggers (see `triggers/`) decide the challenge; this module only
+relays, and turns Cognito's answers into the API's statuses and messages.
+"""
+import base64
+import json
+import logging
+import re
+
+from chalicelib.authsignal_gateway import UNAVAILABLE
+from chalicelib.cognito_gateway import CognitoError, CognitoUnavailable
+from chalicelib.http import ApiError
+
+log = logging.getLogger(__name__)
+
+MAX_EMAIL_LENGTH = 254
+MAX_SESSION_LENGTH = 4096
+MAX_TOKEN_LENGTH = 4096
+# Local part, one @, a domain with a dot; no spaces or control characters anywhere.
+EMAIL_PATTERN = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+")
+
+START_AGAIN = "Your sign-in attempt has expired or was already used. Start again."
+SIGN_IN_AGAIN = "Your session has ended. Sign in again."
+
+
+def normalize_email(value):
+    email = value.strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(email):
+        raise ApiError(400, "invalid_email", "Enter a valid email address, like name@example.com.")
+    return email
+
+
+def _unavailable(what="Sign-in"):
+    return ApiError(503, "unavailable", f"{what} is unavailable right now. Try again in a minute.")
+
+
+def _map_error(error, unauthorized_message):
+    """Cognito's answer → the API's error, without leaking which users exist."""
+    if isinstance(error, CognitoUnavailable):
+        log.warning("Cognito unreachable: %s", error)
+        return _unavailable()
+    code = error.code
+    if code == "NotAuthorizedException":
+        return ApiError(401, "not_authorized", unauthorized_message)
+    if code == "InvalidParameterException":
+        return ApiError(400, "invalid_request", "Cognito refused these values. Check the email address and start again.")
+    if code in ("TooManyRequestsException", "LimitExceededException"):
+        return ApiError(429, "throttled", "Too many sign-in requests right now. Wait a minute and try again.")
+    if code == "UserLambdaValidationException" and UNAVAILABLE in error.message:
+        return _unavailable("Email verification")
+    log.warning("Cognito refused a call: %s", code)
+    return _unavailable()
+
+
+def _challenge(response):
+    url = (response.get("ChallengeParameters") or {}).get("url")
+    if response.get("ChallengeName") != "CUSTOM_CHALLENGE" or not url or not response.get("Session"):
+        log.warning("Cognito answered without a challenge: %s", response.get("ChallengeName"))
+        raise _unavailable()
+    return {"status": "CHALLENGE", "session": response["Session"], "challengeUrl": url}
+
+
+def jwt_claims(token):
+    """The claims of a token that came straight from Cognito (already trusted)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def _signed_in(result):
+    return {
+        "status": "SIGNED_IN",
+        "idToken": result["IdToken"],
+        "accessToken": result["AccessToken"],
+        "expiresIn": result.get("ExpiresIn", 3600),
+    }
+
+
+def start(pool, email):
+    """Start CUSTOM_AUTH; a new email is signed up silently, and both look the same."""
+    try:
+        try:
+            return _challenge(pool.start_custom_auth(email))
+        except CognitoError as error:
+            if error.code != "UserNotFoundException":
+                raise
+        try:
+            pool.sign_up(email)
+        except CognitoError as error:
+            if error.code != "UsernameExistsException":  # a parallel first sign-in won
+                raise
+        return _challenge(pool.start_custom_auth(email))
+    except (CognitoError, CognitoUnavailable) as error:
+        raise _map_error(error, START_AGAIN) from None
+
+
+def finish(pool, email, session, token):
+    """Send the Authsignal token as the answer. Returns (body, refresh cookie value)."""
+    try:
+        response = pool.answer_challenge(email, session, token)
+    except (CognitoError, CognitoUnavailable) as error:
+        raise _map_error(error, START_AGAIN) from None
+    result = response.get("AuthenticationResult")
+    if not result:
+        return _challenge(response), None
+    sub = jwt_claims(result["IdToken"])["sub"]
+    return _signed_in(result), f"{sub}:{result['RefreshToken']}"
+
+
+def split_cookie(value):
+    sub, _, refresh_token = (value or "").partition(":")
+    if not sub or not refresh_token:
+        raise ApiError(401, "not_signed_in", SIGN_IN_AGAIN)
+    return sub, refresh_token
+
+
+def refresh(pool, cookie):
+    """New ID and access tokens from the refresh cookie. Returns (body, new cookie or None)."""
+    sub, refresh_token = split_cookie(cookie)
+    try:
+        result = pool.refresh(sub, refresh_token)["AuthenticationResult"]
+    except (CognitoError, CognitoUnavailable) as error:
+        raise _map_error(error, SIGN_IN_AGAIN) from None
+    rotated = result.get("RefreshToken")
+    return _signed_in(result), (f"{sub}:{rotated}" if rotated else None)
+
+
+def sign_out(pool, cookie):
+    """Revoke the refresh token (and the access tokens issued from it)."""
+    if not cookie:
+        return
+    try:
+        _, refresh_token = split_cookie(cookie)
+    except ApiError:
+        return  # nothing to revoke; the cookie is cleared all the same
+    try:
+        pool.revoke(refresh_token)
+    except CognitoError as error:
+        if error.code not in ("NotAuthorizedException", "UnsupportedTokenTypeException"):
+            raise _map_error(error, SIGN_IN_AGAIN) from None
+    except CognitoUnavailable as error:
+        raise _map_error(error, SIGN_IN_AGAIN) from None
+
+
+def me(pool, access_token):
+    if len(access_token) > 8192 or access_token.count(".") != 2:
+        raise ApiError(401, "invalid_token", "The access token is malformed. Sign in again.")
+    try:
+        user = pool.get_user(access_token)
+    except (CognitoError, CognitoUnavailable) as error:
+        raise _map_error(error, "The access token is expired, revoked or not valid. Sign in again.") from None
+    attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
+    return {
+        "sub": attributes.get("sub", user.get("Username")),
+        "email": attributes.get("email"),
+        "emailVerified": attributes.get("email_verified") == "true",
+    }

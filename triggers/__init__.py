@@ -1,0 +1,68 @@
+"""The Cognito user-pool triggers of the CUSTOM_AUTH flow, as a Chalice blueprint.
+
+Each function unpacks Cognito's event, applies the rules in `chalicelib.challenge`
+and returns the whole event with `response` filled in. None logs a token, a code
+or an email address.
+"""
+import logging
+
+from chalice import Blueprint
+
+from chalicelib import challenge, settings
+
+bp = Blueprint(__name__)
+log = logging.getLogger(__name__)
+
+
+def _respond(event, response):
+    event["response"] = {**(event.get("response") or {}), **response}
+    return event
+
+
+@bp.lambda_function(name="pre_sign_up")
+def pre_sign_up(event, context):
+    return _respond(event, challenge.pre_sign_up(event.get("triggerSource")))
+
+
+@bp.lambda_function(name="define_auth_challenge")
+def define_auth_challenge(event, context):
+    request = event["request"]
+    decision = challenge.define(request.get("session") or [], request.get("userNotFound") is True)
+    return _respond(event, decision)
+
+
+@bp.lambda_function(name="create_auth_challenge")
+def create_auth_challenge(event, context):
+    from chalicelib import authsignal_gateway
+
+    attributes = event["request"]["userAttributes"]
+    issued = authsignal_gateway.start_challenge(
+        settings.load(), user_id=attributes["sub"], email=attributes["email"]
+    )
+    return _respond(event, challenge.create(issued))
+
+
+@bp.lambda_function(name="verify_auth_challenge_response")
+def verify_auth_challenge_response(event, context):
+    from chalicelib import authsignal_gateway, cognito_gateway
+
+    request = event["request"]
+    attributes = request["userAttributes"]
+    answer = request.get("challengeAnswer")
+    if request.get("userNotFound") is True or not challenge.plausible_answer(answer):
+        return _respond(event, {"answerCorrect": False})
+    config = settings.load()
+    user_id = attributes["sub"]
+    validation = authsignal_gateway.validate(config, user_id, answer)
+    correct = challenge.answer_correct(
+        validation,
+        user_id=user_id,
+        action=config.authsignal_action,
+        idempotency_key=(request.get("privateChallengeParameters") or {}).get("idempotencyKey"),
+    )
+    log.info("Challenge answer checked: correct=%s state=%s", correct, validation.state)
+    if correct and attributes.get("email_verified") != "true":
+        cognito_gateway.mark_email_verified(
+            event["region"], event["userPoolId"], event["userName"], config.cognito_endpoint_url
+        )
+    return _respond(event, {"answerCorrect": correct})
