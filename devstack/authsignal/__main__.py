@@ -1,0 +1,79 @@
+"""CLI: python -m devstack.authsignal --port 8001 [--host 127.0.0.1] [--project-dir .] [--stage local]"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+from .server import make_server, serve
+
+
+def stage_environment(project_dir: Path, stage: str) -> dict:
+    """Top-level environment_variables of .chalice/config.json, overlaid by the stage's."""
+    path = project_dir / ".chalice" / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    env = dict(config.get("environment_variables") or {})
+    env.update((config.get("stages") or {}).get(stage, {}).get("environment_variables") or {})
+    return env
+
+
+def print_mail(message: dict) -> None:
+    # The dev mailbox: the one place an OTP is shown, by design.
+    print(
+        f'[mailbox] to={message["to"]} subject="{message["subject"]}" code={message["code"]}',
+        flush=True,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack.authsignal", description=__doc__)
+    parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--project-dir", type=Path, default=Path("."))
+    parser.add_argument("--stage", default="local")
+    parser.add_argument("--secret-key", help="default: the stage's AUTHSIGNAL_SECRET_KEY")
+    parser.add_argument("--tenant-id", help="default: the stage's AUTHSIGNAL_TENANT_ID")
+    parser.add_argument("--token-ttl", type=int, default=600, help="token lifetime in seconds")
+    args = parser.parse_args(argv)
+
+    env = stage_environment(args.project_dir, args.stage)
+    secret_key = args.secret_key or env.get("AUTHSIGNAL_SECRET_KEY")
+    tenant_id = args.tenant_id or env.get("AUTHSIGNAL_TENANT_ID") or ""
+    if not secret_key:
+        parser.error(
+            f"no secret key: pass --secret-key or set AUTHSIGNAL_SECRET_KEY in stage "
+            f"'{args.stage}' of {args.project_dir / '.chalice' / 'config.json'}"
+        )
+    if args.token_ttl < 1:
+        parser.error("--token-ttl must be at least 1")
+
+    server = make_server(
+        args.host,
+        args.port,
+        secret_key=secret_key,
+        tenant_id=tenant_id,
+        project_dir=args.project_dir.resolve(),
+        token_ttl=args.token_ttl,
+        mail_sink=print_mail,
+    )
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"READY {server.base_url}", flush=True)
+    try:
+        serve(server)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

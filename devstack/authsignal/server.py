@@ -1,0 +1,348 @@
+"""HTTP layer of the Authsignal emulator: routing, auth, headers, request log."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import html
+import json
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Callable
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .state import ApiError, ChallengeError, Store
+from .tokens import TokenSigner
+
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_BODY = 64 * 1024
+FAULT_TIMEOUT_SECONDS = 10.0
+UNAUTHORIZED = ApiError(
+    401,
+    "unauthorized",
+    "The request is unauthorized. Check that your API key and region base URL are correctly configured.",
+)
+CHALLENGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'; "
+    # The app embeds this page in the Web SDK's popup iframe from another loopback port.
+    "frame-ancestors http://127.0.0.1:* http://localhost:*"
+)
+SDK_PREFIX = "/sdk/@authsignal/browser@"
+SDK_SUFFIX = "/dist/index.min.js"
+
+# What the challenge page says for each state the server can find the action in.
+PAGE_TEXT = {
+    "ready": ("Check your email", None),
+    "succeeded": ("Already verified", "This sign-in is already verified. You can close this window."),
+    "failed": ("Too many wrong codes", "Too many wrong codes. Close this window and sign in again."),
+    "no_email": ("No email address", "There is no email address to send a code to."),
+    "expired": ("Link expired", "This sign-in link has expired. Close this window and sign in again."),
+    "invalid": ("Link not valid", "This sign-in link is not valid. Close this window and sign in again."),
+}
+
+
+class BadRequest(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    # 50 browsers signing in at once must not overflow the listen backlog.
+    request_queue_size = 256
+
+    def __init__(self, address, store_factory: Callable[[str], Store], secret_key: str,
+                 project_dir: Path, log: Callable[[str], None]):
+        super().__init__(address, Handler)
+        host, port = self.server_address[:2]
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        self.base_url = f"http://{host}:{port}"
+        self.store = store_factory(self.base_url)
+        self.secret_key = secret_key
+        self.project_dir = project_dir
+        self.log = log
+        self.stopping = threading.Event()
+        self._template = (STATIC_DIR / "challenge.html").read_text(encoding="utf-8")
+
+    def render_challenge(self, state: str, masked_email: str) -> bytes:
+        heading, message = PAGE_TEXT[state]
+        intro = f"We sent a code to {masked_email}." if state == "ready" else ""
+        values = {
+            "state": state,
+            "heading": heading,
+            "intro": intro,
+            "intro_hidden": "" if intro else "hidden",
+            "form_hidden": "" if state == "ready" else "hidden",
+            "close_hidden": "" if state in ("failed", "succeeded") else "hidden",
+            "status": message or "",
+        }
+        page = self._template
+        for key, value in values.items():
+            page = page.replace("{{" + key + "}}", html.escape(value))
+        return page.encode("utf-8")
+
+
+def make_server(host: str, port: int, secret_key: str, tenant_id: str, project_dir: Path,
+                token_ttl: int = 600, log: Callable[[str], None] | None = None,
+                mail_sink: Callable[[dict], None] | None = None) -> EmulatorServer:
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    signer = TokenSigner(ttl_seconds=token_ttl)
+
+    def store_factory(base_url: str) -> Store:
+        return Store(signer, base_url, tenant_id=tenant_id, mail_sink=mail_sink)
+
+    return EmulatorServer((host, port), store_factory, secret_key, project_dir, log)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: EmulatorServer
+    protocol_version = "HTTP/1.1"
+
+    def version_string(self) -> str:
+        return "devstack-authsignal"
+
+    # ---- plumbing ------------------------------------------------------------
+
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        # Replaced by one line per request in _send, which never shows a query string.
+        pass
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+        path = urlsplit(self.path).path
+        self.server.log(f"[authsignal] {self.command} {path} {status}")
+
+    def _json(self, status: int, payload: object, headers: dict | None = None) -> None:
+        # Exactly "application/json": the Python SDK ignores the body otherwise.
+        self._send(status, json.dumps(payload).encode("utf-8"), "application/json", headers)
+
+    def _read_body(self) -> bytes:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise BadRequest(400, "Content-Length is not a number.") from None
+        if length < 0:
+            raise BadRequest(400, "Content-Length is not valid.")
+        if length > MAX_BODY:
+            raise BadRequest(413, "The request body is too large.")
+        return self.rfile.read(length) if length else b""
+
+    def _read_json(self, empty: object = None) -> object:
+        raw = self._read_body()
+        if not raw.strip():
+            return empty
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest(400, "The request body is not valid JSON.") from None
+
+    def _authorized(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, _password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return False
+        return hmac.compare_digest(user.encode(), self.server.secret_key.encode())
+
+    # ---- dispatch ------------------------------------------------------------
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_PATCH(self):
+        self._dispatch("PATCH")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method: str) -> None:
+        url = urlsplit(self.path)
+        path = url.path
+        query = parse_qs(url.query)
+        try:
+            if path.startswith("/v1/"):
+                self._api(method, path)
+            elif path.startswith("/_dev/"):
+                self._dev(method, path, query)
+            elif path in ("/challenge", "/challenge.js", "/challenge.css") or path.startswith("/challenge/"):
+                self._challenge(method, path, query)
+            elif path.startswith(SDK_PREFIX):
+                self._sdk(method, path)
+            else:
+                self._json(404, {"error": "Not found."})
+        except BadRequest as exc:
+            if path.startswith("/v1/"):
+                self._json(exc.status, ApiError(exc.status, "invalid_request", exc.message).body())
+            else:
+                self._json(exc.status, {"error": exc.message})
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (e.g. the SDK's own timeout)
+
+    # ---- server API (/v1) ----------------------------------------------------
+
+    def _api(self, method: str, path: str) -> None:
+        if not self._authorized():
+            self._read_body()  # drain, so keep-alive stays in step
+            self._json(401, UNAUTHORIZED.body())
+            return
+        parts = [unquote(p) for p in path[len("/v1/"):].split("/")]
+        store = self.server.store
+        if method == "POST" and parts == ["validate"]:
+            operation, run = "validate", lambda body: store.validate(body)
+        elif method == "POST" and len(parts) == 4 and parts[0] == "users" and parts[2] == "actions":
+            operation, run = "track", lambda body: store.track(parts[1], parts[3], body)
+        elif method == "GET" and len(parts) == 5 and parts[0] == "users" and parts[2] == "actions":
+            operation, run = "get_action", lambda body: store.get_action(parts[1], parts[3], parts[4])
+        else:
+            self._read_body()
+            self._json(404, ApiError(404, "not_found", "No such route.").body())
+            return
+        body = self._read_json(empty={})
+        store.count(operation)
+        fault = store.take_fault(operation)
+        if fault == "500":
+            self._json(500, ApiError(500, "internal_error", "Injected fault: internal error.").body())
+            return
+        if fault == "garbage":
+            self._send(200, b"<html><body>upstream garbage</body></html>", "text/html")
+            return
+        if fault == "timeout":
+            # Sleep past any sane client timeout, then answer normally.
+            self.server.stopping.wait(FAULT_TIMEOUT_SECONDS)
+        try:
+            self._json(200, run(body))
+        except ApiError as exc:
+            self._json(exc.status, exc.body())
+
+    # ---- dev endpoints -------------------------------------------------------
+
+    def _dev(self, method: str, path: str, query: dict) -> None:
+        store = self.server.store
+        if method == "GET" and path == "/_dev/health":
+            self._json(200, {"ok": True})
+        elif method == "GET" and path == "/_dev/stats":
+            self._json(200, store.stats())
+        elif method == "GET" and path == "/_dev/mailbox":
+            email = (query.get("email") or [""])[0].strip()
+            if not email:
+                raise BadRequest(400, "The email query parameter is required.")
+            self._json(200, store.mailbox(email))
+        elif method == "POST" and path == "/_dev/reset":
+            body = self._read_json(empty={})
+            if not isinstance(body, dict):
+                raise BadRequest(400, "The request body must be a JSON object.")
+            store.reset(clear_state=body.get("state") is True)
+            self._json(200, {"reset": True, "state": body.get("state") is True})
+        elif method == "POST" and path == "/_dev/faults":
+            body = self._read_json(empty={})
+            if not isinstance(body, dict):
+                raise BadRequest(400, "The request body must be a JSON object.")
+            try:
+                armed = store.set_fault(body.get("operation"), body.get("fault"), body.get("count", 1))
+            except ValueError as exc:
+                raise BadRequest(400, str(exc)) from None
+            self._json(200, armed)
+        else:
+            self._read_body()
+            self._json(404, {"error": "Not found."})
+
+    # ---- pre-built UI --------------------------------------------------------
+
+    def _challenge(self, method: str, path: str, query: dict) -> None:
+        store = self.server.store
+        if method == "GET" and path in ("/challenge.js", "/challenge.css"):
+            kind = "text/javascript; charset=utf-8" if path.endswith(".js") else "text/css; charset=utf-8"
+            self._send(200, (STATIC_DIR / path.lstrip("/")).read_bytes(), kind)
+        elif method == "GET" and path == "/challenge":
+            store.count("challenge_page")
+            view = store.open_challenge((query.get("token") or [""])[0])
+            status = 400 if view.state in ("expired", "invalid") else 200
+            self._send(
+                status,
+                self.server.render_challenge(view.state, view.masked_email),
+                "text/html; charset=utf-8",
+                {
+                    "Content-Security-Policy": CHALLENGE_CSP,
+                    # The token is in this page's URL: never leak it in a Referer.
+                    "Referrer-Policy": "no-referrer",
+                },
+            )
+        elif method == "POST" and path in ("/challenge/verify", "/challenge/resend"):
+            # JSON only: a cross-site HTML form cannot send it, so no CSRF by form post.
+            if (self.headers.get("Content-Type") or "").split(";")[0].strip().lower() != "application/json":
+                self._read_body()
+                raise BadRequest(415, "Send the request as application/json.")
+            body = self._read_json(empty={})
+            if not isinstance(body, dict):
+                raise BadRequest(400, "The request body must be a JSON object.")
+            try:
+                if path == "/challenge/verify":
+                    store.count("challenge_verify")
+                    result = store.verify_code(body.get("token"), body.get("code"))
+                else:
+                    store.count("challenge_resend")
+                    result = store.resend(body.get("token"))
+            except ChallengeError as exc:
+                self._json(exc.status, exc.body())
+                return
+            self._json(200, result)
+        else:
+            self._read_body()
+            self._json(404, {"error": "Not found."})
+
+    # ---- the pinned Web SDK --------------------------------------------------
+
+    def _sdk(self, method: str, path: str) -> None:
+        version = path[len(SDK_PREFIX):-len(SDK_SUFFIX)] if path.endswith(SDK_SUFFIX) else None
+        package = self.server.project_dir / "node_modules" / "@authsignal" / "browser"
+        try:
+            installed = json.loads((package / "package.json").read_text(encoding="utf-8")).get("version")
+            script = (package / "dist" / "index.min.js").read_bytes() if version == installed else None
+        except (OSError, ValueError):
+            script = None
+        if method != "GET" or script is None:
+            self._json(404, {"error": "Not found: this emulator serves only the installed @authsignal/browser version."})
+            return
+        self._send(
+            200,
+            script,
+            "application/javascript",
+            {
+                # Loaded cross-origin with SRI and crossorigin="anonymous".
+                "Access-Control-Allow-Origin": "*",
+                "Cross-Origin-Resource-Policy": "cross-origin",
+            },
+        )
+
+
+def serve(server: EmulatorServer) -> None:
+    """Serve until interrupted; wake any fault-sleeping threads on the way out."""
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.stopping.set()
+        server.server_close()
+
