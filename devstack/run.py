@@ -1,0 +1,163 @@
+"""The offline dev stack in one command: Authsignal and Cognito emulators, and `chalice local`.
+
+    python -m devstack [--app-port 8000] [--authsignal-port 8001] [--cognito-port 8002]
+
+Each service is a child process whose output is shown with a prefix. Ctrl-C (or
+SIGTERM, or any child dying) stops all three. With other ports than the defaults,
+`chalice local` runs from `.devstack/project`, a copy of the project made of links
+and a config whose endpoints point at those ports (Chalice's stage variables
+override the process environment, so that is the one place to change them).
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STAGE = "local"
+DEFAULT_PORTS = {"app": 8000, "authsignal": 8001, "cognito": 8002}
+PROJECT_ENTRIES = ("app.py", "chalicelib", "triggers", "static", "vendor", "requirements.txt")
+READY_TIMEOUT_SECONDS = 60
+
+
+def endpoint_overrides(host, authsignal_port, cognito_port):
+    authsignal = f"http://{host}:{authsignal_port}"
+    return {
+        "COGNITO_ENDPOINT_URL": f"http://{host}:{cognito_port}",
+        "AUTHSIGNAL_API_URL": f"{authsignal}/v1",
+        "AUTHSIGNAL_UI_ORIGIN": authsignal,
+        "AUTHSIGNAL_SDK_URL": f"{authsignal}/sdk/@authsignal/browser@1.16.0/dist/index.min.js",
+    }
+
+
+def linked_project(overrides):
+    """A project directory that differs from ROOT only in the local stage's endpoints."""
+    target = os.path.join(ROOT, ".devstack", "project")
+    shutil.rmtree(target, ignore_errors=True)
+    os.makedirs(os.path.join(target, ".chalice"))
+    for entry in PROJECT_ENTRIES:
+        os.symlink(os.path.join(ROOT, entry), os.path.join(target, entry))
+    with open(os.path.join(ROOT, ".chalice", "config.json")) as handle:
+        config = json.load(handle)
+    config["stages"][STAGE]["environment_variables"].update(overrides)
+    with open(os.path.join(target, ".chalice", "config.json"), "w") as handle:
+        json.dump(config, handle, indent=2)
+    return target
+
+
+class Service:
+    def __init__(self, name, command, cwd=ROOT):
+        self.name = name
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, bufsize=1, start_new_session=True,
+        )
+        self.ready = threading.Event()
+        threading.Thread(target=self._relay, daemon=True).start()
+
+    def _relay(self):
+        for line in self.process.stdout:
+            if line.startswith("READY "):
+                self.ready.set()
+            print(f"[{self.name}] {line}", end="", flush=True)
+
+    def wait_ready(self, check=None):
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with code {self.process.returncode}")
+            if self.ready.is_set() or (check and check()):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} did not start within {READY_TIMEOUT_SECONDS} s")
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def _answers(url):
+    def check():
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+    return check
+
+
+def chalice_command(host, port, autoreload):
+    command = [os.path.join(os.path.dirname(sys.executable), "chalice"), "local",
+               "--stage", STAGE, "--host", host, "--port", str(port)]
+    return command + ([] if autoreload else ["--no-autoreload"])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--app-port", type=int, default=int(os.environ.get("APP_PORT", 8000)))
+    parser.add_argument("--authsignal-port", type=int, default=int(os.environ.get("AUTHSIGNAL_PORT", 8001)))
+    parser.add_argument("--cognito-port", type=int, default=int(os.environ.get("COGNITO_PORT", 8002)))
+    parser.add_argument("--no-autoreload", action="store_true", help="don't restart the app on code changes")
+    args = parser.parse_args(argv)
+
+    python = sys.executable
+    overrides = endpoint_overrides(args.host, args.authsignal_port, args.cognito_port)
+    defaults = (args.authsignal_port, args.cognito_port) == (DEFAULT_PORTS["authsignal"], DEFAULT_PORTS["cognito"])
+    services = []
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        services.append(Service("authsignal", [
+            python, "-m", "devstack.authsignal", "--host", args.host,
+            "--port", str(args.authsignal_port), "--project-dir", ROOT, "--stage", STAGE]))
+        services.append(Service("cognito", [
+            python, "-m", "devstack.cognito", "--host", args.host, "--port", str(args.cognito_port),
+            "--project-dir", ROOT, "--stage", STAGE,
+            *[f"--env={name}={value}" for name, value in overrides.items()]]))
+        for service in services:
+            service.wait_ready()
+        app_dir = ROOT if defaults else linked_project(overrides)
+        app = Service("app", chalice_command(args.host, args.app_port, not args.no_autoreload), cwd=app_dir)
+        services.append(app)
+        app_url = f"http://{args.host}:{args.app_port}"
+        app.wait_ready(check=_answers(app_url + "/config"))
+        authsignal_url = f"http://{args.host}:{args.authsignal_port}"
+        print(
+            "\n  Offline dev stack is up. Ctrl-C stops it.\n"
+            f"  App (sign-in page):   {app_url}/\n"
+            f"  Authsignal emulator:  {authsignal_url}  (mailbox: {authsignal_url}/_dev/mailbox?email=...)\n"
+            f"  Cognito emulator:     http://{args.host}:{args.cognito_port}\n"
+            "  One-time codes are printed below as [authsignal] [mailbox] lines.\n", flush=True)
+        print(f"DEVSTACK READY app={app_url} authsignal={authsignal_url} "
+              f"cognito=http://{args.host}:{args.cognito_port}", flush=True)
+        while not stopping.is_set():
+            dead = [s for s in services if s.process.poll() is not None]
+            if dead:
+                print(f"{dead[0].name} exited (code {dead[0].process.returncode}); stopping.", flush=True)
+                return 1
+            stopping.wait(0.5)
+        return 0
+    except KeyboardInterrupt:
+        return 0
+    except RuntimeError as error:
+        print(f"Dev stack failed to start: {error}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        for service in reversed(services):
+            service.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

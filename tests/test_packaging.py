@@ -1,0 +1,51 @@
+"""`chalice package` builds, and the zip carries what the Lambdas read at run time."""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CHALICE = os.path.join(os.path.dirname(sys.executable), "chalice")
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory):
+    out = tmp_path_factory.mktemp("package")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    result = subprocess.run([CHALICE, "package", "--stage", "prod", str(out)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with zipfile.ZipFile(out / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        index = archive.read("static/index.html").decode()
+    with open(out / "sam.json") as handle:
+        template = json.load(handle)
+    return {"names": names, "index": index, "template": template, "zip": out / "deployment.zip"}
+
+
+def test_zip_holds_the_app_the_triggers_and_the_page(package):
+    names = package["names"]
+    for required in ["app.py", "chalicelib/signin.py", "triggers/__init__.py",
+                     "static/index.html", "static/app.js", "static/app.css", "authsignal/client.py"]:
+        assert required in names, required
+    assert "{{WEB_SDK_URL}}" in package["index"]
+
+
+def test_zip_leaves_out_dev_only_code_and_boto3(package):
+    for name in package["names"]:
+        top = name.split("/")[0]
+        assert top not in {"devstack", "tests", "node_modules", "boto3", "botocore", "vendor"}, name
+
+
+def test_zip_is_small(package):
+    assert os.path.getsize(package["zip"]) < 2 * 1024 * 1024
+
+
+def test_every_trigger_is_a_function_with_its_handler(package):
+    functions = {resource["Properties"]["Handler"] for resource in package["template"]["Resources"].values()
+                 if resource["Type"] == "AWS::Serverless::Function"}
+    assert {"app.app", "triggers.pre_sign_up", "triggers.define_auth_challenge",
+            "triggers.create_auth_challenge", "triggers.verify_auth_challenge_response"} <= functions

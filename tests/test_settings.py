@@ -1,0 +1,114 @@
+"""Settings: lazy, validated, with a message that names what is missing."""
+import pytest
+
+from chalicelib import settings
+
+LOCAL = {
+    "COGNITO_USER_POOL_ID": "us-east-1_DevStack01",
+    "COGNITO_CLIENT_ID": "client",
+    "COGNITO_REGION": "us-east-1",
+    "COGNITO_ENDPOINT_URL": "http://127.0.0.1:8002",
+    "AUTHSIGNAL_API_URL": "http://127.0.0.1:8001/v1",
+    "AUTHSIGNAL_TENANT_ID": "tenant",
+    "AUTHSIGNAL_UI_ORIGIN": "http://127.0.0.1:8001",
+    "AUTHSIGNAL_SDK_URL": "http://127.0.0.1:8001/sdk.js",
+}
+DEPLOYED = {**LOCAL, "AUTHSIGNAL_API_URL": "https://eu.api.authsignal.com/v1",
+            "AUTHSIGNAL_UI_ORIGIN": "https://mfa.authsignal.com", "AUTHSIGNAL_SDK_URL": "https://cdn.example/sdk.js"}
+del DEPLOYED["COGNITO_ENDPOINT_URL"]
+
+
+@pytest.fixture
+def env(monkeypatch):
+    for name in list(LOCAL) + ["AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LAMBDA_FUNCTION_NAME", "AUTHSIGNAL_ACTION",
+                               "AUTHSIGNAL_SECRET_KEY", "AUTHSIGNAL_SECRET_KEY_PARAM"]:
+        monkeypatch.delenv(name, raising=False)
+
+    def set_all(values):
+        for name, value in values.items():
+            monkeypatch.setenv(name, value)
+    return set_all
+
+
+def test_importing_reads_nothing(env):
+    # Chalice's test client sets stage variables only during a call: import must not need them.
+    import importlib
+    importlib.reload(settings)
+
+
+def test_local_settings_load(env):
+    env(LOCAL)
+    config = settings.load()
+    assert config.cognito_endpoint_url == "http://127.0.0.1:8002"
+    assert config.authsignal_action == "cognitoAuth"
+
+
+@pytest.mark.parametrize("missing", ["COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID", "AUTHSIGNAL_API_URL",
+                                     "AUTHSIGNAL_TENANT_ID", "AUTHSIGNAL_UI_ORIGIN", "AUTHSIGNAL_SDK_URL"])
+def test_a_missing_setting_is_named(env, missing):
+    env({k: v for k, v in LOCAL.items() if k != missing})
+    with pytest.raises(settings.SettingsError, match=missing):
+        settings.load()
+
+
+def test_region_falls_back_to_the_lambda_region(env):
+    values = {k: v for k, v in DEPLOYED.items() if k != "COGNITO_REGION"}
+    env({**values, "AWS_REGION": "eu-west-1"})
+    assert settings.load().region == "eu-west-1"
+
+
+def test_deployed_lambda_refuses_loopback_endpoints(env):
+    env({**LOCAL, "AWS_LAMBDA_FUNCTION_NAME": "cognito-authsignal-prod-create_auth_challenge"})
+    with pytest.raises(settings.SettingsError, match="loopback"):
+        settings.load()
+
+
+def test_deployed_settings_load_with_a_regional_authsignal_url(env):
+    env({**DEPLOYED, "AWS_LAMBDA_FUNCTION_NAME": "fn"})
+    assert settings.load().authsignal_api_url == "https://eu.api.authsignal.com/v1"
+
+
+def test_unknown_authsignal_region_is_refused(env):
+    env({**DEPLOYED, "AUTHSIGNAL_API_URL": "https://api.authsignal.example/v1"})
+    with pytest.raises(settings.SettingsError, match="AUTHSIGNAL_API_URL must be one of"):
+        settings.load()
+
+
+def test_cognito_endpoint_is_only_for_the_dev_stack(env):
+    env({**DEPLOYED, "COGNITO_ENDPOINT_URL": "https://cognito.example"})
+    with pytest.raises(settings.SettingsError, match="COGNITO_ENDPOINT_URL"):
+        settings.load()
+
+
+def test_secret_from_env(env, monkeypatch):
+    monkeypatch.setenv("AUTHSIGNAL_SECRET_KEY", "s3cret")
+    assert settings.secret("AUTHSIGNAL_SECRET_KEY", "us-east-1") == "s3cret"
+
+
+def test_missing_secret_names_both_ways_to_set_it(env):
+    with pytest.raises(settings.SettingsError, match="AUTHSIGNAL_SECRET_KEY_PARAM"):
+        settings.secret("AUTHSIGNAL_SECRET_KEY", "us-east-1")
+
+
+def test_secret_from_ssm_parameter_store(env, monkeypatch):
+    """Over real HTTP to a moto server standing in for SSM."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        boto3.client("ssm", region_name="us-east-1").put_parameter(
+            Name="/cognito-authsignal/test/authsignal", Value="from-ssm", Type="SecureString")
+        monkeypatch.setenv("AUTHSIGNAL_SECRET_KEY_PARAM", "/cognito-authsignal/test/authsignal")
+        settings._ssm_parameter.cache_clear()
+        assert settings.secret("AUTHSIGNAL_SECRET_KEY", "us-east-1") == "from-ssm"
+    finally:
+        server.stop()
+        settings._ssm_parameter.cache_clear()
