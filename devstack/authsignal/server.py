@@ -192,8 +192,11 @@ class Handler(BaseHTTPRequestHandler):
             elif path.startswith(SDK_PREFIX):
                 self._sdk(method, path)
             else:
+                self._read_body()
                 self._json(404, {"error": "Not found."})
         except BadRequest as exc:
+            if exc.status == 413:
+                self.close_connection = True  # the unread body would desync keep-alive
             if path.startswith("/v1/"):
                 self._json(exc.status, ApiError(exc.status, "invalid_request", exc.message).body())
             else:
@@ -324,6 +327,7 @@ class Handler(BaseHTTPRequestHandler):
         except (OSError, ValueError):
             script = None
         if method != "GET" or script is None:
+            self._read_body()
             self._json(404, {"error": "Not found: this emulator serves only the installed @authsignal/browser version."})
             return
         self._send(

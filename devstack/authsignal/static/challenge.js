@@ -138,4 +138,6 @@
   reportHeight();
 
   post({ event: "AUTHSIGNAL_READY" });
+  // Not the autofocus attribute: Chromium refuses it in a cross-origin iframe.
+  if (state === "ready") input.focus();
 })();
