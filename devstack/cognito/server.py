@@ -1,0 +1,289 @@
+"""HTTP front: the AWS JSON 1.1 protocol, the JWKS and the dev endpoints."""
+
+import json
+import threading
+import time
+import traceback
+import uuid
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Dict, Optional, Tuple
+
+from .errors import CognitoError, status_for
+from .lambdas import log
+from .pool import UserPool
+
+TARGET_PREFIX = "AWSCognitoIdentityProviderService."
+CONTENT_TYPE = "application/x-amz-json-1.1"
+MAX_BODY = 1024 * 1024
+FAULT_TIMEOUT_SECONDS = 10
+DEFAULT_TRIGGER_TIMEOUT = 5.0
+
+
+def _operations(pool: UserPool) -> Dict[str, Tuple[Callable[[Dict[str, Any]], Dict[str, Any]], bool]]:
+    """Operation -> (implementation, needs SigV4)."""
+    return {
+        "SignUp": (pool.sign_up, False),
+        "InitiateAuth": (pool.initiate_auth, False),
+        "RespondToAuthChallenge": (pool.respond_to_auth_challenge, False),
+        "GetUser": (pool.get_user, False),
+        "GlobalSignOut": (pool.global_sign_out, False),
+        "RevokeToken": (pool.revoke_token, False),
+        "AdminGetUser": (pool.admin_get_user, True),
+        "AdminUpdateUserAttributes": (pool.admin_update_user_attributes, True),
+        "AdminDeleteUser": (pool.admin_delete_user, True),
+        "ListUsers": (pool.list_users, True),
+        "DescribeUserPool": (pool.describe_user_pool, True),
+        "DescribeUserPoolClient": (pool.describe_user_pool_client, True),
+    }
+
+
+class Emulator:
+    """Everything the request handler needs: the pool, call counters, injected faults."""
+
+    def __init__(self, pool: UserPool):
+        self.pool = pool
+        self.operations = _operations(pool)
+        self._lock = threading.Lock()
+        self._calls: Counter = Counter()
+        self._faults: Dict[str, Dict[str, Any]] = {}
+
+    def count_call(self, operation: str) -> None:
+        with self._lock:
+            self._calls[operation] += 1
+
+    def take_fault(self, operation: str) -> Optional[str]:
+        with self._lock:
+            fault = self._faults.get(operation)
+            if not fault:
+                return None
+            fault["count"] -= 1
+            if fault["count"] <= 0:
+                del self._faults[operation]
+            return fault["fault"]
+
+    def stats(self) -> Dict[str, Any]:
+        with self._lock:
+            calls = dict(self._calls)
+        return {"calls": calls, "invocations": self.pool.triggers.counts()}
+
+    def reset(self, state: bool) -> None:
+        with self._lock:
+            self._calls.clear()
+            self._faults.clear()
+        self.pool.triggers.reset_counts()
+        if state:
+            self.pool.reset_state()
+            self.pool.triggers.timeout = DEFAULT_TRIGGER_TIMEOUT
+
+    def add_fault(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        operation, fault, count = body.get("operation"), body.get("fault"), body.get("count", 1)
+        if not isinstance(operation, str) or operation not in self.operations:
+            raise ValueError("operation must be one of %s" % sorted(self.operations))
+        if not isinstance(fault, str) or not (fault == "timeout" or fault.endswith("Exception")):
+            raise ValueError('fault must be an exception name such as '
+                             '"TooManyRequestsException" or "timeout"')
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError("count must be a non-negative integer")
+        with self._lock:
+            if count == 0:
+                self._faults.pop(operation, None)
+            else:
+                self._faults[operation] = {"fault": fault, "count": count}
+            return {"faults": {k: dict(v) for k, v in self._faults.items()}}
+
+    def change_settings(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        settings = self.pool.settings
+        numbers = {
+            "sessionValiditySeconds": "session_validity",
+            "accessTokenValiditySeconds": "access_token_validity",
+            "refreshTokenValiditySeconds": "refresh_token_validity",
+        }
+        for key, value in body.items():
+            if key in numbers:
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                    raise ValueError("%s must be a non-negative number" % key)
+                setattr(settings, numbers[key],
+                        value if key == "sessionValiditySeconds" else int(value))
+            elif key == "triggerTimeoutSeconds":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                    raise ValueError("triggerTimeoutSeconds must be a positive number")
+                self.pool.triggers.timeout = float(value)
+            elif key == "preventUserExistenceErrors":
+                if not isinstance(value, bool):
+                    raise ValueError("preventUserExistenceErrors must be true or false")
+                settings.prevent_user_existence_errors = value
+            else:
+                raise ValueError("unknown setting %s" % key)
+        return {
+            "sessionValiditySeconds": settings.session_validity,
+            "accessTokenValiditySeconds": settings.access_token_validity,
+            "refreshTokenValiditySeconds": settings.refresh_token_validity,
+            "triggerTimeoutSeconds": self.pool.triggers.timeout,
+            "preventUserExistenceErrors": settings.prevent_user_existence_errors,
+        }
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as botocore's connection pool expects
+    server_version = "CognitoEmulator"
+    emulator: Emulator  # set on the subclass made by make_server
+
+    # --------------------------------------------------------------- plumbing
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass  # one line per request is written by _log instead
+
+    def _log(self, what: str, status: int, started: float, detail: str = "") -> None:
+        log("%s %d%s %dms" % (what, status, " " + detail if detail else "",
+                              (time.monotonic() - started) * 1000))
+
+    def _send(self, status: int, body: Any, content_type: str = "application/json") -> None:
+        data = json.dumps(body).encode() if not isinstance(body, bytes) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _read_body(self) -> Optional[bytes]:
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY:
+            self.close_connection = True
+            return None
+        return self.rfile.read(length)
+
+    def _json_body(self) -> Optional[Dict[str, Any]]:
+        raw = self._read_body()
+        if raw is None:
+            return None
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return None
+        return body if isinstance(body, dict) else None
+
+    # --------------------------------------------------------------- GET
+
+    def do_GET(self) -> None:
+        started = time.monotonic()
+        path = self.path.split("?", 1)[0]
+        pool = self.emulator.pool
+        jwks_path = "/%s/.well-known/jwks.json" % pool.config.pool_id
+        oidc_path = "/%s/.well-known/openid-configuration" % pool.config.pool_id
+        if path == jwks_path:
+            status, body = 200, pool.signer.jwks()
+        elif path == oidc_path:
+            issuer = pool.signer.issuer
+            status, body = 200, {"issuer": issuer, "jwks_uri": issuer + "/.well-known/jwks.json",
+                                 "id_token_signing_alg_values_supported": ["RS256"]}
+        elif path == "/_dev/health":
+            status, body = 200, {"status": "ok"}
+        elif path == "/_dev/stats":
+            status, body = 200, self.emulator.stats()
+        else:
+            status, body = 404, {"error": "not found"}
+        self._send(status, body)
+        self._log("GET " + (path if status != 404 else "(unknown path)"), status, started)
+
+    # --------------------------------------------------------------- POST
+
+    def do_POST(self) -> None:
+        started = time.monotonic()
+        path = self.path.split("?", 1)[0]
+        if path.startswith("/_dev/"):
+            self._dev(path, started)
+        elif path == "/":
+            self._aws(started)
+        else:
+            self._read_body()
+            self._send(404, {"error": "not found"})
+            self._log("POST (unknown path)", 404, started)
+
+    def _dev(self, path: str, started: float) -> None:
+        body = self._json_body()
+        if body is None:
+            self._send(400, {"error": "the body must be a JSON object"})
+            self._log("POST " + path, 400, started)
+            return
+        try:
+            if path == "/_dev/reset":
+                self.emulator.reset(state=body.get("state") is True)
+                status, answer = 200, {"reset": True, "state": body.get("state") is True}
+            elif path == "/_dev/faults":
+                status, answer = 200, self.emulator.add_fault(body)
+            elif path == "/_dev/settings":
+                status, answer = 200, self.emulator.change_settings(body)
+            else:
+                status, answer = 404, {"error": "not found"}
+        except ValueError as exc:
+            status, answer = 400, {"error": str(exc)}
+        self._send(status, answer)
+        self._log("POST " + path, status, started)
+
+    def _aws_error(self, code: str, message: str, status: Optional[int] = None) -> None:
+        self._send(status or status_for(code), {"__type": code, "message": message}, CONTENT_TYPE)
+
+    def _aws(self, started: float) -> None:
+        target = self.headers.get("X-Amz-Target", "")
+        operation = target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else ""
+        raw = self._read_body()
+        if raw is None:
+            self._aws_error("SerializationException", "Request body is too large or unreadable.")
+            self._log(operation or "(no operation)", 400, started, "SerializationException")
+            return
+        entry = self.emulator.operations.get(operation)
+        if entry is None:
+            self._aws_error("UnknownOperationException", "Unknown operation %s" % (target or "''"))
+            self._log("(unknown operation)", 400, started, "UnknownOperationException")
+            return
+        self.emulator.count_call(operation)
+        implementation, needs_auth = entry
+        status, code = 200, ""
+        try:
+            fault = self.emulator.take_fault(operation)
+            if fault == "timeout":
+                time.sleep(FAULT_TIMEOUT_SECONDS)
+            elif fault:
+                raise CognitoError(fault, "Injected fault: %s" % fault, status_for(fault))
+            if needs_auth and not self.headers.get("Authorization", "").startswith("AWS4-"):
+                raise CognitoError("MissingAuthenticationTokenException",
+                                   "Missing Authentication Token")
+            try:
+                request = json.loads(raw or b"{}")
+            except ValueError:
+                raise CognitoError("SerializationException", "Request body is not valid JSON.")
+            if not isinstance(request, dict):
+                raise CognitoError("SerializationException", "Request body must be an object.")
+            result = implementation(request)
+            self._send(200, result, CONTENT_TYPE)
+        except CognitoError as err:
+            status, code = err.status, err.code
+            self._aws_error(err.code, err.message, err.status)
+        except Exception as exc:  # noqa: BLE001 - a bug here must still answer like AWS
+            status, code = 500, "InternalErrorException"
+            # Frames but not the message: it could quote request data.
+            log("internal error in %s: %s\n%s" % (
+                operation, type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__))))
+            self._aws_error(code, "An internal error occurred.", 500)
+        self._log(operation, status, started, code)
+
+
+def make_server(host: str, port: int) -> ThreadingHTTPServer:
+    """Bind first (so ``--port 0`` has a real port) and attach the emulator later."""
+    handler = type("BoundHandler", (Handler,), {})
+    return _Server((host, port), handler)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog (5) resets connections when many sign-ins arrive at once.
+    request_queue_size = 128
+
+
+def attach(server: ThreadingHTTPServer, emulator: Emulator) -> None:
+    server.RequestHandlerClass.emulator = emulator
