@@ -589,6 +589,19 @@ def test_list_users_pages_and_admin_delete_user_removes(emu):
     filtered = emu.client.list_users(UserPoolId=POOL_ID, Filter='email = "%s"' % emails[1].upper())
     assert [u["Username"] for u in filtered["Users"]] == [subs[1]]
 
+    emu.client.admin_update_user_attributes(
+        UserPoolId=POOL_ID, Username=emails[2],
+        UserAttributes=[{"Name": "email_verified", "Value": "true"},
+                        {"Name": "custom:plan", "Value": "free"}])
+    updated = emu.client.admin_get_user(UserPoolId=POOL_ID, Username=subs[2])["UserAttributes"]
+    assert {"Name": "email_verified", "Value": "true"} in updated
+    assert {"Name": "custom:plan", "Value": "free"} in updated
+    with pytest.raises(ClientError) as excinfo:
+        emu.client.admin_update_user_attributes(
+            UserPoolId=POOL_ID, Username=subs[2],
+            UserAttributes=[{"Name": "sub", "Value": str(uuid.uuid4())}])
+    assert error_of(excinfo)[0] == "InvalidParameterException"
+
     emu.client.admin_delete_user(UserPoolId=POOL_ID, Username=emails[0])
     with pytest.raises(ClientError) as excinfo:
         emu.client.admin_get_user(UserPoolId=POOL_ID, Username=subs[0])

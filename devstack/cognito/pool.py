@@ -546,6 +546,8 @@ class UserPool:
                                     "Member must not be null")
         if "sub" in updates:
             raise invalid_parameter("Cannot modify the non-mutable attribute sub")
+        if any(name.startswith("cognito:") for name in updates):
+            raise invalid_parameter("Attributes prefixed cognito: are reserved.")
         verified = updates.get("email_verified")
         if verified is not None and verified not in ("true", "false"):
             raise invalid_parameter("email_verified must be \"true\" or \"false\".")
@@ -629,7 +631,6 @@ class UserPool:
             "EstimatedNumberOfUsers": count,
             "CreationDate": self.created,
             "LastModifiedDate": self.created,
-            "Domain": None,
         }}
 
     def describe_user_pool_client(self, p: Dict[str, Any]) -> Dict[str, Any]:
