@@ -44,10 +44,23 @@ def _client(api_url, region):
     if key not in _clients:
         from authsignal.client import AuthsignalClient
 
-        _clients[key] = AuthsignalClient(
-            secret, api_url=api_url, timeout=settings.AUTHSIGNAL_TIMEOUT_SECONDS
-        )
+        client = AuthsignalClient(secret, api_url=api_url, timeout=settings.AUTHSIGNAL_TIMEOUT_SECONDS)
+        _enforce_timeout(client.session, settings.AUTHSIGNAL_TIMEOUT_SECONDS)
+        _clients[key] = client
     return _clients[key]
+
+
+def _enforce_timeout(session, seconds):
+    """SDK 4.1.0 sets its timeout with `setdefault` in `send`, but `requests` always
+    passes `timeout=None` there, so without this a hung Authsignal hangs the trigger
+    past Cognito's 5 s."""
+    request = session.request
+
+    def request_with_timeout(method, url, **kwargs):
+        kwargs["timeout"] = kwargs.get("timeout") or seconds
+        return request(method, url, **kwargs)
+
+    session.request = request_with_timeout
 
 
 def _call(what, fn):

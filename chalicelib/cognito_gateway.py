@@ -55,10 +55,13 @@ def _client(region, endpoint_url, timeout):
 
 
 def _call(client, operation, **params):
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
     try:
         return getattr(client, operation)(**params)
+    except ParamValidationError:
+        # botocore checks lengths and patterns before sending; Cognito would refuse the same.
+        raise CognitoError("InvalidParameterException", "invalid parameter") from None
     except ClientError as error:
         info = error.response.get("Error", {})
         raise CognitoError(info.get("Code", "Unknown"), info.get("Message", "")) from None

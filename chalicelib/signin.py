@@ -41,10 +41,8 @@ def _map_error(error, unauthorized_message):
         log.warning("Cognito unreachable: %s", error)
         return _unavailable()
     code = error.code
-    if code == "NotAuthorizedException":
+    if code in ("NotAuthorizedException", "InvalidParameterException"):
         return ApiError(401, "not_authorized", unauthorized_message)
-    if code == "InvalidParameterException":
-        return ApiError(400, "invalid_request", "Cognito refused these values. Check the email address and start again.")
     if code in ("TooManyRequestsException", "LimitExceededException"):
         return ApiError(429, "throttled", "Too many sign-in requests right now. Wait a minute and try again.")
     if code == "UserLambdaValidationException" and UNAVAILABLE in error.message:
@@ -90,7 +88,11 @@ def start(pool, email):
             if error.code != "UsernameExistsException":  # a parallel first sign-in won
                 raise
         return _challenge(pool.start_custom_auth(email))
-    except (CognitoError, CognitoUnavailable) as error:
+    except CognitoError as error:
+        if error.code == "InvalidParameterException":
+            raise ApiError(400, "invalid_email", "Cognito does not accept this email address. Check it and try again.") from None
+        raise _map_error(error, START_AGAIN) from None
+    except CognitoUnavailable as error:
         raise _map_error(error, START_AGAIN) from None
 
 

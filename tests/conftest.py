@@ -136,3 +136,12 @@ def client(devstack):
 def email():
     """A fresh address per test, so tests never share users."""
     return f"user-{uuid.uuid4().hex[:10]}@example.com"
+
+
+@pytest.fixture(autouse=True)
+def fresh_boto3_session():
+    """boto3's default session keeps the `os.environ` it first saw, and chalice.test swaps
+    `os.environ` for a copy during calls: drop the session so no test inherits a stale one."""
+    yield
+    if "boto3" in sys.modules:
+        sys.modules["boto3"].DEFAULT_SESSION = None

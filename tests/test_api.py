@@ -1,0 +1,234 @@
+"""The HTTP API through Chalice's test client, against the dev stack's emulators."""
+import json
+import time
+
+import pytest
+
+JSON = {"Content-Type": "application/json"}
+
+
+def post(client, path, body, headers=None):
+    raw = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return client.http.post(path, body=raw, headers={**JSON, **(headers or {})})
+
+
+def body(response):
+    return json.loads(response.body)
+
+
+def assert_error(response, status, code=None):
+    assert response.status_code == status, response.body
+    error = body(response)["error"]
+    assert set(error) == {"code", "message"} and error["message"]
+    if code:
+        assert error["code"] == code
+    assert "Traceback" not in error["message"]
+    return error
+
+
+def cookie_of(response):
+    return response.headers["Set-Cookie"].split(";")[0]
+
+
+def sign_in(client, devstack, email):
+    started = body(post(client, "/auth/start", {"email": email}))
+    token = devstack.token_for(started["challengeUrl"], email)
+    return post(client, "/auth/finish", {"email": email, "session": started["session"], "token": token})
+
+
+def test_page_is_served_with_its_csp(client):
+    response = client.http.get("/")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    page = response.body.decode()
+    assert 'integrity="sha384-' in page and "{{" not in page
+    csp = response.headers["Content-Security-Policy"]
+    assert "frame-src http://127.0.0.1:" in csp and "default-src 'none'" in csp
+
+
+@pytest.mark.parametrize("name,content_type", [("app.js", "text/javascript"), ("app.css", "text/css")])
+def test_assets_have_their_content_type(client, name, content_type):
+    response = client.http.get(f"/static/{name}")
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith(content_type)
+
+
+@pytest.mark.parametrize("name", ["nope.js", "..%2Fapp.py", "index.html", "app.py", ".hidden.js"])
+def test_unknown_assets_are_404(client, name):
+    assert_error(client.http.get(f"/static/{name}"), 404, "not_found")
+
+
+def test_config_is_public_only(client, devstack):
+    config = body(client.http.get("/config"))
+    assert config == {"tenantId": "devstack-tenant", "baseUrl": devstack.authsignal_url + "/v1"}
+
+
+def test_every_response_has_security_headers(client):
+    for response in (client.http.get("/config"), post(client, "/auth/start", {})):
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert "Content-Security-Policy" in response.headers
+
+
+def test_full_sign_in_refresh_me_and_sign_out(client, devstack, email):
+    started = post(client, "/auth/start", {"email": email})
+    assert started.status_code == 200
+    challenge = body(started)
+    assert challenge["status"] == "CHALLENGE" and challenge["challengeUrl"].startswith(devstack.authsignal_url)
+    token = devstack.token_for(challenge["challengeUrl"], email)
+    finished = post(client, "/auth/finish", {"email": email, "session": challenge["session"], "token": token})
+    signed_in = body(finished)
+    assert signed_in["status"] == "SIGNED_IN" and signed_in["expiresIn"] == 3600
+    assert set(signed_in) == {"status", "idToken", "accessToken", "expiresIn"}  # no refresh token in JSON
+    set_cookie = finished.headers["Set-Cookie"]
+    for attribute in ("HttpOnly", "Secure", "SameSite=Strict", "Path=/auth"):
+        assert attribute in set_cookie
+
+    me = body(client.http.get("/api/me", headers={"Authorization": "Bearer " + signed_in["accessToken"]}))
+    assert me["email"] == email and me["emailVerified"] is True and me["sub"]
+
+    refreshed = post(client, "/auth/refresh", {}, headers={"Cookie": cookie_of(finished)})
+    assert body(refreshed)["status"] == "SIGNED_IN"
+
+    out = post(client, "/auth/sign-out", {}, headers={"Cookie": cookie_of(finished)})
+    assert out.status_code == 204 and "Max-Age=0" in out.headers["Set-Cookie"]
+    assert_error(post(client, "/auth/refresh", {}, headers={"Cookie": cookie_of(finished)}), 401)
+    assert_error(client.http.get("/api/me", headers={"Authorization": "Bearer " + signed_in["accessToken"]}), 401)
+
+
+def test_start_answers_the_same_for_new_and_existing_emails(client, devstack, email):
+    sign_in(client, devstack, email)
+    new, existing = post(client, "/auth/start", {"email": "new-" + email}), post(client, "/auth/start", {"email": email})
+    assert new.status_code == existing.status_code == 200
+    assert set(body(new)) == set(body(existing)) == {"status", "session", "challengeUrl"}
+
+
+def test_returning_user_costs_two_cognito_calls(client, devstack, email):
+    sign_in(client, devstack, email)
+    before = devstack.stats("cognito")["calls"]
+    assert body(sign_in(client, devstack, email))["status"] == "SIGNED_IN"
+    after = devstack.stats("cognito")["calls"]
+    spent = {op: after.get(op, 0) - before.get(op, 0) for op in after if after.get(op, 0) != before.get(op, 0)}
+    # Other tests may run in between only sequentially, so the difference is this sign-in's.
+    assert spent == {"InitiateAuth": 1, "RespondToAuthChallenge": 1}
+
+
+def test_email_is_normalized(client, devstack, email):
+    first = body(sign_in(client, devstack, email))
+    second = body(sign_in(client, devstack, "  " + email.upper() + " "))
+    claims = [json.loads(__import__("base64").urlsafe_b64decode(t["idToken"].split(".")[1] + "==")) for t in (first, second)]
+    assert claims[0]["sub"] == claims[1]["sub"]
+
+
+def test_wrong_token_retries_then_fails(client, devstack, email):
+    challenge = body(post(client, "/auth/start", {"email": email}))
+    for attempt in range(2):
+        again = post(client, "/auth/finish", {"email": email, "session": challenge["session"], "token": "wrong.token.value"})
+        assert again.status_code == 200
+        challenge = body(again)
+        assert challenge["status"] == "CHALLENGE" and challenge["challengeUrl"]
+    final = post(client, "/auth/finish", {"email": email, "session": challenge["session"], "token": "wrong.token.value"})
+    assert_error(final, 401, "not_authorized")
+
+
+def test_reused_session_is_refused(client, devstack, email):
+    challenge = body(post(client, "/auth/start", {"email": email}))
+    token = devstack.token_for(challenge["challengeUrl"], email)
+    assert body(post(client, "/auth/finish", {"email": email, "session": challenge["session"], "token": token}))["status"] == "SIGNED_IN"
+    error = assert_error(post(client, "/auth/finish", {"email": email, "session": challenge["session"], "token": token}), 401)
+    assert "Start again" in error["message"]
+
+
+def test_garbage_session_is_refused(client, email):
+    assert_error(post(client, "/auth/finish", {"email": email, "session": "garbage", "token": "t"}), 401)
+
+
+@pytest.mark.parametrize("raw,status,code", [
+    (b"not json", 400, "invalid_json"),
+    (b"[1, 2]", 400, "invalid_json"),
+    (b"{}", 400, "missing_field"),
+    (b'{"email": 42}', 400, "invalid_field"),
+    (b'{"email": ["a@b.co"]}', 400, "invalid_field"),
+    (b'{"email": "not-an-email"}', 400, "invalid_email"),
+    (b'{"email": "a b@example.com"}', 400, "invalid_email"),
+    (json.dumps({"email": "x" * 290 + "@example.com"}).encode(), 400, "invalid_email"),
+    (json.dumps({"email": "a@b.co", "pad": "x" * 17000}).encode(), 413, "body_too_large"),
+    (b"\xff\xfe", 400, "invalid_json"),
+])
+def test_bad_start_bodies(client, raw, status, code):
+    assert_error(post(client, "/auth/start", raw), status, code)
+
+
+@pytest.mark.parametrize("payload,code", [
+    ({"email": "a@b.co", "session": "s"}, "missing_field"),
+    ({"email": "a@b.co", "token": "t"}, "missing_field"),
+    ({"email": "a@b.co", "session": 1, "token": "t"}, "invalid_field"),
+    ({"email": "a@b.co", "session": "s" * 5000, "token": "t"}, "invalid_field"),
+])
+def test_bad_finish_bodies(client, payload, code):
+    assert_error(post(client, "/auth/finish", payload), 400, code)
+
+
+def test_unicode_email_is_accepted_or_refused_cleanly(client):
+    response = post(client, "/auth/start", {"email": "üñí@exämple.com"})
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert_error(response, 400)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+def test_state_changing_routes_want_json(client, content_type):
+    response = client.http.post("/auth/start", body=b'{"email": "a@b.co"}', headers={"Content-Type": content_type})
+    assert_error(response, 415, "unsupported_media_type")
+
+
+def test_foreign_origin_is_refused(client):
+    response = post(client, "/auth/start", {"email": "a@b.co"}, headers={"Origin": "https://evil.example", "Host": "127.0.0.1:8000"})
+    assert_error(response, 403, "foreign_origin")
+
+
+def test_same_origin_is_accepted(client, email):
+    response = post(client, "/auth/start", {"email": email}, headers={"Origin": "http://127.0.0.1:8000", "Host": "127.0.0.1:8000"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("header", [None, "Basic abc", "Bearer ", "Bearer not-a-jwt", "Bearer a.b.c"])
+def test_me_refuses_bad_tokens(client, header):
+    headers = {"Authorization": header} if header else {}
+    assert_error(client.http.get("/api/me", headers=headers), 401)
+
+
+@pytest.mark.parametrize("cookie", [None, "cas_refresh=", "cas_refresh=garbage", "cas_refresh=sub:token"])
+def test_refresh_refuses_missing_or_bad_cookies(client, cookie):
+    headers = {"Cookie": cookie} if cookie else {}
+    assert_error(post(client, "/auth/refresh", {}, headers=headers), 401)
+
+
+def test_sign_out_without_a_cookie_still_clears_it(client):
+    response = post(client, "/auth/sign-out", {})
+    assert response.status_code == 204 and "Max-Age=0" in response.headers["Set-Cookie"]
+
+
+def test_cognito_throttling_is_429(client, devstack, email):
+    devstack.fault("cognito", "InitiateAuth", "TooManyRequestsException")
+    assert_error(post(client, "/auth/start", {"email": email}), 429, "throttled")
+    assert post(client, "/auth/start", {"email": email}).status_code == 200
+
+
+def test_authsignal_outage_is_503_and_the_next_sign_in_works(client, devstack, email):
+    devstack.fault("authsignal", "track", "500", count=3)
+    started = time.monotonic()
+    assert_error(post(client, "/auth/start", {"email": email}), 503, "unavailable")
+    assert time.monotonic() - started < 10
+    requests_left = 3
+    while requests_left and post(client, "/auth/start", {"email": email}).status_code == 503:
+        requests_left -= 1
+    assert body(sign_in(client, devstack, email))["status"] == "SIGNED_IN"
+
+
+def test_cognito_unreachable_is_503(client, monkeypatch, email):
+    import dataclasses
+
+    from chalicelib import settings
+    real_load = settings.load
+    # Fault injection: point the app at a loopback port where nothing listens.
+    monkeypatch.setattr(settings, "load", lambda: dataclasses.replace(real_load(), cognito_endpoint_url="http://127.0.0.1:9"))
+    assert_error(post(client, "/auth/start", {"email": email}), 503, "unavailable")
