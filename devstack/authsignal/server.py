@@ -8,6 +8,7 @@ import html
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable
@@ -225,6 +226,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         body = self._read_json(empty={})
         store.count(operation)
+        started = time.monotonic()
+        try:
+            self._api_answer(store, operation, run, body)
+        finally:
+            store.add_time(operation, time.monotonic() - started)
+
+    def _api_answer(self, store, operation: str, run, body) -> None:
         fault = store.take_fault(operation)
         if fault == "500":
             self._json(500, ApiError(500, "internal_error", "Injected fault: internal error.").body())

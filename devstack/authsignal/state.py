@@ -146,6 +146,7 @@ class Store:
         self._actions: dict[str, Action] = {}
         self._mailbox: list[dict] = []
         self._calls = dict.fromkeys(COUNTED_OPERATIONS, 0)
+        self._seconds: dict[str, float] = {}  # handling time per server API operation
         self._faults: dict[str, tuple[str, int]] = {}
 
     # ---- dev endpoints -------------------------------------------------------
@@ -154,13 +155,19 @@ class Store:
         with self._lock:
             self._calls[operation] = self._calls.get(operation, 0) + 1
 
+    def add_time(self, operation: str, seconds: float) -> None:
+        with self._lock:
+            self._seconds[operation] = self._seconds.get(operation, 0.0) + seconds
+
     def stats(self) -> dict:
         with self._lock:
-            return {"calls": dict(self._calls), "invocations": {}}
+            return {"calls": dict(self._calls), "invocations": {},
+                    "seconds": {"calls": dict(self._seconds), "invocations": {}}}
 
     def reset(self, clear_state: bool) -> None:
         with self._lock:
             self._calls = dict.fromkeys(COUNTED_OPERATIONS, 0)
+            self._seconds = {}
             self._faults.clear()
             if clear_state:
                 self._actions.clear()

@@ -64,6 +64,7 @@ class TriggerRunner:
         self._region = region
         self.timeout = 5.0
         self._counts: Counter = Counter()
+        self._seconds: Counter = Counter()  # wall time per function
         self._counts_lock = threading.Lock()
 
     @classmethod
@@ -96,9 +97,14 @@ class TriggerRunner:
         with self._counts_lock:
             return dict(self._counts)
 
+    def seconds(self) -> Dict[str, float]:
+        with self._counts_lock:
+            return dict(self._seconds)
+
     def reset_counts(self) -> None:
         with self._counts_lock:
             self._counts.clear()
+            self._seconds.clear()
 
     def invoke(self, trigger: str, event: Dict[str, Any]) -> Dict[str, Any]:
         """Call the trigger and return the event it hands back, or raise the error
@@ -122,8 +128,11 @@ class TriggerRunner:
         # A daemon thread: a trigger stuck past its limit cannot be killed, but it must
         # not keep the process alive either.
         worker = threading.Thread(target=run, name="trigger-" + name, daemon=True)
+        started = time.monotonic()
         worker.start()
         worker.join(timeout)
+        with self._counts_lock:
+            self._seconds[name] += time.monotonic() - started
         if worker.is_alive():
             log("trigger %s timed out after %.2f s" % (name, timeout))
             raise CognitoError(

@@ -46,11 +46,16 @@ class Emulator:
         self.operations = _operations(pool)
         self._lock = threading.Lock()
         self._calls: Counter = Counter()
+        self._seconds: Counter = Counter()  # handling time per operation (triggers included)
         self._faults: Dict[str, Dict[str, Any]] = {}
 
     def count_call(self, operation: str) -> None:
         with self._lock:
             self._calls[operation] += 1
+
+    def add_time(self, operation: str, seconds: float) -> None:
+        with self._lock:
+            self._seconds[operation] += seconds
 
     def take_fault(self, operation: str) -> Optional[str]:
         with self._lock:
@@ -64,12 +69,14 @@ class Emulator:
 
     def stats(self) -> Dict[str, Any]:
         with self._lock:
-            calls = dict(self._calls)
-        return {"calls": calls, "invocations": self.pool.triggers.counts()}
+            calls, seconds = dict(self._calls), dict(self._seconds)
+        return {"calls": calls, "invocations": self.pool.triggers.counts(),
+                "seconds": {"calls": seconds, "invocations": self.pool.triggers.seconds()}}
 
     def reset(self, state: bool) -> None:
         with self._lock:
             self._calls.clear()
+            self._seconds.clear()
             self._faults.clear()
         self.pool.triggers.reset_counts()
         if state:
@@ -270,6 +277,7 @@ class Handler(BaseHTTPRequestHandler):
             log("internal error in %s: %s\n%s" % (
                 operation, type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__))))
             self._aws_error(code, "An internal error occurred.", 500)
+        self.emulator.add_time(operation, time.monotonic() - started)
         self._log(operation, status, started, code)
 
 
