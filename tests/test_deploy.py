@@ -1,0 +1,372 @@
+"""`python -m triggers connect` against a moto server over real HTTP (no AWS account).
+
+Each test gets a fresh moto state, a copy of the project's `.chalice/config.json` in a
+temporary project, and four real (moto) Lambda functions listed in a deployed file in
+Chalice's format, as `chalice deploy` leaves it.
+"""
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+import zipfile
+
+import boto3
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+
+from triggers import connect
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REGION = "us-east-1"
+TRIGGERS = connect.TRIGGERS
+MUTATING = ("Create", "Update", "Put", "Add", "Remove", "Delete", "Set")
+
+
+# Set at creation and never changed by UpdateUserPool on AWS; moto 5.2.5 forgets them on
+# every UpdateUserPool (it rebuilds the pool's settings from the request alone).
+CREATION_ONLY = ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration")
+
+
+def _keep_creation_only_settings():
+    """Patch moto (its server runs in this process) to keep them; returns the undo."""
+    from moto.cognitoidp.models import CognitoIdpUserPool
+
+    original = CognitoIdpUserPool.update_extended_config
+
+    def update_extended_config(self, extended_config):
+        kept = {k: v for k, v in (getattr(self, "extended_config", None) or {}).items() if k in CREATION_ONLY}
+        original(self, extended_config)
+        self.extended_config.update(kept)
+    CognitoIdpUserPool.update_extended_config = update_extended_config
+    return lambda: setattr(CognitoIdpUserPool, "update_extended_config", original)
+
+
+@pytest.fixture(scope="module")
+def moto_url():
+    undo = _keep_creation_only_settings()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+    undo()
+
+
+@pytest.fixture
+def aws(moto_url, monkeypatch):
+    """Fresh moto state; this process's boto3 pointed at it with fake credentials."""
+    requests.post(moto_url + "/moto-api/reset", timeout=5).raise_for_status()
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AUTHSIGNAL_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+
+    class Aws:
+        url = moto_url
+        idp = boto3.client("cognito-idp", region_name=REGION)
+        lam = boto3.client("lambda", region_name=REGION)
+        ssm = boto3.client("ssm", region_name=REGION)
+        iam = boto3.client("iam", region_name=REGION)
+    return Aws
+
+
+def make_function(aws, name):
+    try:
+        role = aws.iam.get_role(RoleName="chalice-test-role")["Role"]["Arn"]
+    except aws.iam.exceptions.NoSuchEntityException:
+        role = aws.iam.create_role(RoleName="chalice-test-role", AssumeRolePolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                    "Principal": {"Service": "lambda.amazonaws.com"}}]}))["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def handler(event, context):\n    return event\n")
+    return aws.lam.create_function(FunctionName=name, Runtime="python3.11", Role=role, Handler="app.handler",
+                                   Code={"ZipFile": code.getvalue()})["FunctionArn"]
+
+
+@pytest.fixture
+def project(tmp_path, aws):
+    """A project folder with the real config and a prod deployed file naming real functions."""
+    (tmp_path / ".chalice" / "deployed").mkdir(parents=True)
+    shutil.copy(os.path.join(ROOT, ".chalice", "config.json"), tmp_path / ".chalice" / "config.json")
+    suffix = uuid.uuid4().hex[:6]
+    functions = {name: make_function(aws, f"cognito-authsignal-prod-{name}-{suffix}")
+                 for name in [*TRIGGERS.values(), "api_handler"]}
+    write_deployed(tmp_path, "prod", functions)
+    return tmp_path, functions
+
+
+def write_deployed(project_dir, stage, functions):
+    resources = [{"name": "default-role", "resource_type": "iam_role",
+                  "role_arn": "arn:aws:iam::123456789012:role/x", "role_name": "x"}]
+    resources += [{"name": name, "resource_type": "lambda_function", "lambda_arn": arn}
+                  for name, arn in functions.items()]
+    (project_dir / ".chalice" / "deployed" / f"{stage}.json").write_text(
+        json.dumps({"resources": resources, "schema_version": "2.0", "backend": "api"}, indent=2))
+
+
+def recording_session():
+    """A boto3 session that remembers every operation it sends, with its parameters."""
+    session = boto3.session.Session()
+    calls = []
+    session.events.register("provide-client-params.*.*",
+                            lambda params, model, **_: calls.append((model.name, dict(params))))
+    return session, calls
+
+
+def run(project_dir, stage="prod", session=None, ask=None, environ=None, **kwargs):
+    lines = []
+    connector = connect.Connector(str(project_dir), stage, session=session, ask=ask, out=lines.append,
+                                  environ={"AUTHSIGNAL_SECRET_KEY": "as-secret-key"} if environ is None else environ,
+                                  **kwargs)
+    done = connector.run()
+    return done, "\n".join(lines)
+
+
+def stage_env(project_dir, stage="prod"):
+    return json.loads((project_dir / ".chalice" / "config.json").read_text())["stages"][stage]["environment_variables"]
+
+
+def invoke_sources(aws, arn):
+    try:
+        policy = json.loads(aws.lam.get_policy(FunctionName=arn)["Policy"])
+    except aws.lam.exceptions.ResourceNotFoundException:
+        return []
+    return [(s["Principal"]["Service"], s["Action"], s["Condition"]["ArnLike"]["AWS:SourceArn"])
+            for s in policy["Statement"]]
+
+
+def snapshot(aws, project_dir, functions):
+    """What a refused run must leave untouched."""
+    pools = aws.idp.list_user_pools(MaxResults=60)["UserPools"]
+    return {
+        "config": (project_dir / ".chalice" / "config.json").read_bytes(),
+        "pools": sorted((p["Id"], json.dumps(aws.idp.describe_user_pool(UserPoolId=p["Id"])["UserPool"]
+                                             .get("LambdaConfig"), sort_keys=True)) for p in pools),
+        "clients": sorted(c["ClientId"] for p in pools
+                          for c in aws.idp.list_user_pool_clients(UserPoolId=p["Id"], MaxResults=60)["UserPoolClients"]),
+        "parameters": sorted(p["Name"] for p in aws.ssm.describe_parameters()["Parameters"]),
+        "policies": {name: invoke_sources(aws, arn) for name, arn in functions.items()},
+    }
+
+
+# ---------------------------------------------------------------------------- happy paths
+
+def test_new_pool_client_triggers_permissions_secrets_and_config(aws, project):
+    project_dir, functions = project
+    before = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    done, output = run(project_dir)
+
+    env = stage_env(project_dir)
+    pool_id, client_id = env["COGNITO_USER_POOL_ID"], env["COGNITO_CLIENT_ID"]
+    pool = aws.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert pool["Name"] == "cognito-authsignal-prod"
+    assert pool["UsernameAttributes"] == ["email"]
+    assert pool["UsernameConfiguration"] == {"CaseSensitive": False}
+    assert pool["LambdaConfig"] == {trigger: functions[name] for trigger, name in TRIGGERS.items()}
+
+    client = aws.idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+    assert client["ClientSecret"]
+    assert sorted(client["ExplicitAuthFlows"]) == ["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    assert client["PreventUserExistenceErrors"] == "LEGACY"
+    assert 3 <= client["AuthSessionValidity"] <= 5
+    assert client["EnableTokenRevocation"] is True
+
+    for name in TRIGGERS.values():
+        assert invoke_sources(aws, functions[name]) == [
+            ("cognito-idp.amazonaws.com", "lambda:InvokeFunction", pool["Arn"])], name
+    assert invoke_sources(aws, functions["api_handler"]) == []  # Cognito never calls the API handler
+
+    secret = aws.ssm.get_parameter(Name=env["COGNITO_CLIENT_SECRET_PARAM"], WithDecryption=True)["Parameter"]
+    assert secret["Type"] == "SecureString" and secret["Value"] == client["ClientSecret"]
+    key = aws.ssm.get_parameter(Name=env["AUTHSIGNAL_SECRET_KEY_PARAM"], WithDecryption=True)["Parameter"]
+    assert key["Type"] == "SecureString" and key["Value"] == "as-secret-key"
+    # The names were already in the stage; they are kept, and no secret reaches the file.
+    assert env["COGNITO_CLIENT_SECRET_PARAM"] == "/cognito-authsignal/prod/cognito-client-secret"
+    text = (project_dir / ".chalice" / "config.json").read_text()
+    assert client["ClientSecret"] not in text and "as-secret-key" not in text
+    assert "COGNITO_CLIENT_SECRET" not in env and "AUTHSIGNAL_SECRET_KEY" not in env
+
+    after = json.loads(text)
+    assert after["stages"]["local"] == before["stages"]["local"]
+    assert after["environment_variables"] == before["environment_variables"]
+    assert after["stages"]["dev"] == before["stages"]["dev"]
+    assert f"created user pool {pool_id}" in output and "chalice deploy --stage prod" in output
+
+
+def test_second_run_changes_nothing_and_says_so(aws, project):
+    project_dir, functions = project
+    run(project_dir)
+    config = (project_dir / ".chalice" / "config.json").read_bytes()
+    before = snapshot(aws, project_dir, functions)
+
+    session, calls = recording_session()
+    done, output = run(project_dir, session=session)
+    assert done == [] and {"DescribeUserPool", "GetPolicy", "GetParameter"} <= {name for name, _ in calls}
+    assert "Nothing to do" in output and "chalice deploy" not in output
+    assert [name for name, _ in calls if name.startswith(MUTATING)] == []
+    assert (project_dir / ".chalice" / "config.json").read_bytes() == config
+    assert snapshot(aws, project_dir, functions) == before
+
+
+def test_adopting_a_pool_keeps_its_other_settings(aws, project):
+    project_dir, functions = project
+    post_confirmation = "arn:aws:lambda:us-east-1:123456789012:function:welcome-mail"
+    pool_id = aws.idp.create_user_pool(
+        PoolName="existing", UsernameAttributes=["email"], UsernameConfiguration={"CaseSensitive": False},
+        Schema=[{"Name": "team", "AttributeDataType": "String", "Mutable": True}],
+        EmailConfiguration={"EmailSendingAccount": "COGNITO_DEFAULT", "ReplyToEmailAddress": "help@example.com"},
+        Policies={"PasswordPolicy": {"MinimumLength": 12, "RequireUppercase": False, "RequireLowercase": True,
+                                     "RequireNumbers": True, "RequireSymbols": False,
+                                     "TemporaryPasswordValidityDays": 3}},
+        LambdaConfig={"PostConfirmation": post_confirmation},
+        UserPoolTags={"owner": "team-a"},
+    )["UserPool"]["Id"]
+    before = aws.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+
+    session, calls = recording_session()
+    run(project_dir, pool_id=pool_id, session=session)
+
+    after = aws.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert after["LambdaConfig"] == {"PostConfirmation": post_confirmation,
+                                     **{t: functions[n] for t, n in TRIGGERS.items()}}
+    assert after["EmailConfiguration"] == before["EmailConfiguration"]
+    assert after["Policies"] == before["Policies"]
+    assert after["SchemaAttributes"] == before["SchemaAttributes"]
+    assert after["UserPoolTags"] == {"owner": "team-a"}
+    assert after["Name"] == "existing"
+    # The update carried the whole writable configuration, and no read-only field.
+    [update] = [params for name, params in calls if name == "UpdateUserPool"]
+    assert update["EmailConfiguration"]["ReplyToEmailAddress"] == "help@example.com"
+    assert update["Policies"]["PasswordPolicy"]["MinimumLength"] == 12
+    assert "UnusedAccountValidityDays" not in update.get("AdminCreateUserConfig", {})
+    assert not {"Id", "Arn", "CreationDate", "LastModifiedDate", "SchemaAttributes",
+                "EstimatedNumberOfUsers", "UsernameAttributes"} & set(update)
+    assert [name for name, _ in calls if name == "CreateUserPool"] == []
+    env = stage_env(project_dir)
+    assert env["COGNITO_USER_POOL_ID"] == pool_id
+    for name in TRIGGERS.values():
+        assert invoke_sources(aws, functions[name])[0][2] == after["Arn"]
+
+    assert run(project_dir)[0] == []  # recorded now: the next run finds it without --pool-id
+
+
+def test_existing_secret_key_in_ssm_is_kept_and_nothing_is_asked(aws, project):
+    project_dir, _ = project
+    aws.ssm.put_parameter(Name="/cognito-authsignal/prod/authsignal-secret-key", Value="already-there",
+                          Type="SecureString")
+    asked = []
+    run(project_dir, environ={}, ask=lambda prompt: asked.append(prompt))
+    assert asked == []
+    value = aws.ssm.get_parameter(Name="/cognito-authsignal/prod/authsignal-secret-key", WithDecryption=True)
+    assert value["Parameter"]["Value"] == "already-there"
+
+
+def test_command_line_end_to_end(aws, project):
+    project_dir, functions = project
+    env = {**os.environ, "AUTHSIGNAL_SECRET_KEY": "from-the-shell"}
+    command = [sys.executable, "-m", "triggers", "connect", "--stage", "prod", "--project-dir", str(project_dir)]
+    first = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert "created user pool" in first.stdout and "chalice deploy --stage prod" in first.stdout
+    assert "from-the-shell" not in first.stdout + first.stderr
+    second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0 and "Nothing to do" in second.stdout, second.stdout + second.stderr
+
+
+# ---------------------------------------------------------------------------- bad input
+
+def refused(aws, project_dir, functions, match, **kwargs):
+    before = snapshot(aws, project_dir, functions)
+    with pytest.raises(connect.ConnectError, match=match) as error:
+        run(project_dir, **kwargs)
+    assert "Traceback" not in str(error.value)
+    assert snapshot(aws, project_dir, functions) == before
+    return str(error.value)
+
+
+def test_missing_deployed_file(aws, project):
+    project_dir, functions = project
+    (project_dir / ".chalice" / "deployed" / "prod.json").unlink()
+    message = refused(aws, project_dir, functions, "no .chalice/deployed/prod.json")
+    assert "chalice deploy --stage prod" in message
+
+
+def test_partial_deployed_file(aws, project):
+    project_dir, functions = project
+    write_deployed(project_dir, "prod", {"pre_sign_up": functions["pre_sign_up"],
+                                         "api_handler": functions["api_handler"]})
+    message = refused(aws, project_dir, functions, "lacks the trigger function")
+    assert "define_auth_challenge" in message and "verify_auth_challenge_response" in message
+
+
+def test_garbled_deployed_file(aws, project):
+    project_dir, functions = project
+    (project_dir / ".chalice" / "deployed" / "prod.json").write_text("{\"resources\": ")
+    refused(aws, project_dir, functions, "not valid JSON")
+
+
+def test_deployed_function_gone_from_the_account(aws, project):
+    project_dir, functions = project
+    aws.lam.delete_function(FunctionName=functions["create_auth_challenge"])
+    live = {k: v for k, v in functions.items() if k != "create_auth_challenge"}
+    refused(aws, project_dir, live, "create_auth_challenge .* not in the account")
+
+
+def test_unknown_pool_id(aws, project):
+    project_dir, functions = project
+    message = refused(aws, project_dir, functions, "us-east-1_DoesNotExist", pool_id="us-east-1_DoesNotExist")
+    assert "does not exist" in message
+
+
+def test_pool_wired_to_other_functions_is_refused_unless_forced(aws, project):
+    project_dir, functions = project
+    other = "arn:aws:lambda:us-east-1:123456789012:function:someone-elses-define"
+    pool_id = aws.idp.create_user_pool(PoolName="shared", UsernameAttributes=["email"],
+                                       LambdaConfig={"DefineAuthChallenge": other})["UserPool"]["Id"]
+    message = refused(aws, project_dir, functions, "already wired to other functions", pool_id=pool_id)
+    assert f"DefineAuthChallenge -> {other}" in message and "--force" in message
+
+    done, _ = run(project_dir, pool_id=pool_id, force=True)
+    assert any(f"(was {other})" in line for line in done)
+    config = aws.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["LambdaConfig"]
+    assert config["DefineAuthChallenge"] == functions["define_auth_challenge"]
+
+
+def test_pool_without_email_sign_in_is_refused(aws, project):
+    project_dir, functions = project
+    pool_id = aws.idp.create_user_pool(PoolName="usernames")["UserPool"]["Id"]
+    refused(aws, project_dir, functions, "email as the sign-in name", pool_id=pool_id)
+
+
+def test_no_authsignal_key_and_no_terminal(aws, project):
+    project_dir, functions = project
+    message = refused(aws, project_dir, functions, "AUTHSIGNAL_SECRET_KEY", environ={}, ask=lambda prompt: None)
+    assert "/cognito-authsignal/prod/authsignal-secret-key" in message
+
+
+def test_offline_stage_is_refused(aws, project):
+    project_dir, functions = project
+    write_deployed(project_dir, "local", functions)
+    refused(aws, project_dir, functions, "offline dev stack", stage="local")
+
+
+def test_no_credentials(aws, project, tmp_path):
+    project_dir, functions = project
+    before = snapshot(aws, project_dir, functions)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ENDPOINT_URL": aws.url, "AWS_DEFAULT_REGION": REGION, "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+                "AUTHSIGNAL_SECRET_KEY": "x"})
+    result = subprocess.run([sys.executable, "-m", "triggers", "connect", "--stage", "prod",
+                             "--project-dir", str(project_dir)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "No AWS credentials found" in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(aws, project_dir, functions) == before

@@ -1,0 +1,40 @@
+"""`python -m triggers connect --stage <s>`: wire a deployed stage to its user pool.
+
+Run it from the project folder after `chalice deploy --stage <s>`.
+"""
+import argparse
+import os
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m triggers", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    connect = commands.add_parser(
+        "connect",
+        help="create or adopt the user pool and app client, connect the four triggers, "
+             "store the secrets in SSM and record the ids in the stage",
+        description="Run after `chalice deploy --stage <s>`. Safe to re-run: a second run changes nothing. "
+                    "The Authsignal secret key is read from AUTHSIGNAL_SECRET_KEY or asked for "
+                    "(only when it is not in SSM yet); it never goes into .chalice/config.json.")
+    connect.add_argument("--stage", required=True, help="the Chalice stage you deployed (dev, prod, ...)")
+    connect.add_argument("--pool-id", help="adopt this existing user pool instead of creating one")
+    connect.add_argument("--force", action="store_true",
+                         help="replace triggers that the pool already sends to other functions")
+    connect.add_argument("--project-dir", default=os.getcwd(), help="the Chalice project (default: here)")
+    args = parser.parse_args(argv)
+
+    from triggers.connect import ConnectError, Connector, ask_secret
+
+    connector = Connector(os.path.abspath(args.project_dir), args.stage, pool_id=args.pool_id,
+                          force=args.force, ask=ask_secret)
+    try:
+        connector.run()
+    except ConnectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,434 @@
+"""Create or adopt the user pool and app client, and wire the four triggers to it.
+
+Run after `chalice deploy --stage <s>` (see `python -m triggers connect --help`). Every
+step reads first and changes only what differs, so a second run changes nothing. All
+checks that can fail (deployed file, credentials, pool, functions, secrets) run before
+the first change: a refused run leaves the account and `.chalice/config.json` as they were.
+
+This module imports boto3; the Lambda code paths never import it.
+"""
+import getpass
+import json
+import os
+import sys
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+# Cognito trigger -> the Chalice function name (`name=`) in triggers/__init__.py.
+TRIGGERS = {
+    "PreSignUp": "pre_sign_up",
+    "DefineAuthChallenge": "define_auth_challenge",
+    "CreateAuthChallenge": "create_auth_challenge",
+    "VerifyAuthChallengeResponse": "verify_auth_challenge_response",
+}
+COGNITO_PRINCIPAL = "cognito-idp.amazonaws.com"
+# The backend is the only caller: secret, custom auth and refresh only. LEGACY makes an
+# unknown email a UserNotFoundException, which the app turns into a silent SignUp.
+CLIENT_SETTINGS = {
+    "ExplicitAuthFlows": ["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    "PreventUserExistenceErrors": "LEGACY",
+    "AuthSessionValidity": 3,  # minutes a sign-in session (one challenge round) lives
+    "EnableTokenRevocation": True,
+}
+
+
+class ConnectError(Exception):
+    """Refused before changing anything; the message says what to do."""
+
+
+def _read_json(path, what):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise ConnectError(f"{what} not found: {path}") from None
+    except ValueError as error:
+        raise ConnectError(f"{what} is not valid JSON ({path}): {error}") from None
+
+
+def deployed_functions(project_dir, stage):
+    """The trigger ARNs Chalice recorded for the stage: {chalice name: lambda ARN}."""
+    path = os.path.join(project_dir, ".chalice", "deployed", stage + ".json")
+    if not os.path.exists(path):
+        raise ConnectError(
+            f"There is no {os.path.relpath(path, project_dir)}: run `chalice deploy --stage {stage}` "
+            "first, then run this command again.")
+    data = _read_json(path, "Chalice's deployed-resources file")
+    resources = data.get("resources") if isinstance(data, dict) else None
+    if data.get("schema_version") != "2.0" or not isinstance(resources, list):
+        raise ConnectError(
+            f"{path} is not in Chalice's deployed-resources format (schema 2.0): "
+            f"run `chalice deploy --stage {stage}` again.")
+    arns = {r.get("name"): r.get("lambda_arn") for r in resources
+            if isinstance(r, dict) and r.get("resource_type") == "lambda_function"}
+    missing = [name for name in TRIGGERS.values() if not arns.get(name)]
+    if missing:
+        raise ConnectError(
+            f"{path} lacks the trigger function(s) {', '.join(missing)}: the deploy did not finish or "
+            f"came from an older version. Run `chalice deploy --stage {stage}` again.")
+    found = {name: arns[name] for name in TRIGGERS.values()}
+    regions = {arn.split(":")[3] for arn in found.values()}
+    if len(regions) != 1:
+        raise ConnectError(f"The trigger functions are in several regions ({sorted(regions)}); redeploy the stage.")
+    return found
+
+
+def _writable(value, shape):
+    """Keep only what `shape` (a botocore input shape) accepts, recursively."""
+    if shape.type_name == "structure" and isinstance(value, dict):
+        return {k: _writable(v, shape.members[k]) for k, v in value.items() if k in shape.members}
+    if shape.type_name == "list" and isinstance(value, list):
+        return [_writable(v, shape.member) for v in value]
+    return value
+
+
+def update_pool_request(pool, lambda_config):
+    """UpdateUserPool parameters: the pool's whole writable configuration, new LambdaConfig.
+
+    UpdateUserPool resets every setting it is not sent, and refuses read-only fields."""
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("cognito-idp") \
+        .operation_model("UpdateUserPool").input_shape
+    current = dict(pool)
+    if "Name" in current:
+        current["PoolName"] = current["Name"]
+    request = _writable(current, shape)
+    request.pop("UserPoolId", None)
+    # Deprecated twin of TemporaryPasswordValidityDays: sending both is an error.
+    temp_days = ((request.get("Policies") or {}).get("PasswordPolicy") or {}).get("TemporaryPasswordValidityDays")
+    if temp_days is not None and "AdminCreateUserConfig" in request:
+        request["AdminCreateUserConfig"] = {
+            k: v for k, v in request["AdminCreateUserConfig"].items() if k != "UnusedAccountValidityDays"}
+    request["LambdaConfig"] = lambda_config
+    return {"UserPoolId": pool["Id"], **request}
+
+
+def _client_request(client_description, settings):
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("cognito-idp") \
+        .operation_model("UpdateUserPoolClient").input_shape
+    request = _writable(client_description, shape)
+    request.update(settings)
+    return request
+
+
+def _client_differs(description):
+    for key, wanted in CLIENT_SETTINGS.items():
+        have = description.get(key)
+        if key == "ExplicitAuthFlows":
+            if sorted(have or []) != sorted(wanted):
+                return True
+        elif have != wanted:
+            return True
+    return False
+
+
+def _invoke_statement_present(policy, pool_arn):
+    for statement in policy.get("Statement", []):
+        principal = statement.get("Principal") or {}
+        service = principal.get("Service") if isinstance(principal, dict) else principal
+        source = ((statement.get("Condition") or {}).get("ArnLike") or {}).get("AWS:SourceArn")
+        if (statement.get("Effect") == "Allow" and service == COGNITO_PRINCIPAL
+                and statement.get("Action") in ("lambda:InvokeFunction", ["lambda:InvokeFunction"])
+                and source == pool_arn):
+            return True
+    return False
+
+
+class Connector:
+    def __init__(self, project_dir, stage, pool_id=None, force=False, session=None,
+                 environ=None, ask=None, out=print):
+        self.project_dir = project_dir
+        self.stage = stage
+        self.pool_id_arg = pool_id
+        self.force = force
+        self.session = session
+        self.environ = os.environ if environ is None else environ
+        self.ask = ask
+        self.out = out
+        self.done = []
+
+    # ------------------------------------------------------------------ reading
+
+    def _config(self):
+        path = os.path.join(self.project_dir, ".chalice", "config.json")
+        config = _read_json(path, "Chalice's config")
+        stage = (config.get("stages") or {}).get(self.stage)
+        if stage is None:
+            raise ConnectError(f"Stage '{self.stage}' is not in .chalice/config.json: add it, "
+                               f"`chalice deploy --stage {self.stage}`, then run this again.")
+        env = {**(config.get("environment_variables") or {}), **(stage.get("environment_variables") or {})}
+        if env.get("COGNITO_ENDPOINT_URL"):
+            raise ConnectError(f"Stage '{self.stage}' is the offline dev stack (it sets COGNITO_ENDPOINT_URL); "
+                               "connect a deployed stage such as dev or prod.")
+        for name in ("COGNITO_CLIENT_SECRET", "AUTHSIGNAL_SECRET_KEY"):
+            if env.get(name):
+                raise ConnectError(f"Stage '{self.stage}' has the secret {name} in .chalice/config.json: remove it; "
+                                   f"this command keeps secrets in SSM and sets {name}_PARAM instead.")
+        return path, config, env
+
+    def _clients(self, region):
+        session = self.session or boto3.session.Session()
+        if session.get_credentials() is None:
+            raise ConnectError(
+                "No AWS credentials found: configure them (`aws configure`, AWS_PROFILE, or "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account you deployed to. Nothing was changed.")
+        return {name: session.client(name, region_name=region) for name in ("cognito-idp", "lambda", "ssm")}
+
+    def _describe_pool(self, pool_id, where):
+        try:
+            return self.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ResourceNotFoundException":
+                raise ConnectError(f"User pool {pool_id} ({where}) does not exist in {self.region}: check the id, "
+                                   "or run without --pool-id to create a new pool. Nothing was changed.") from None
+            raise
+
+    def _find_pool_by_name(self, name):
+        found, token = [], None
+        while True:
+            page = self.idp.list_user_pools(MaxResults=60, **({"NextToken": token} if token else {}))
+            found += [p["Id"] for p in page.get("UserPools", []) if p.get("Name") == name]
+            token = page.get("NextToken")
+            if not token:
+                return found
+
+    def _find_client(self, pool_id, client_id, name):
+        if client_id:
+            try:
+                return self.idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                    raise
+        token = None
+        while True:
+            page = self.idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60,
+                                                   **({"NextToken": token} if token else {}))
+            for client in page.get("UserPoolClients", []):
+                if client.get("ClientName") == name:
+                    return self.idp.describe_user_pool_client(
+                        UserPoolId=pool_id, ClientId=client["ClientId"])["UserPoolClient"]
+            token = page.get("NextToken")
+            if not token:
+                return None
+
+    def _parameter(self, name):
+        try:
+            return self.ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ParameterNotFound":
+                return None
+            raise
+
+    def _authsignal_key(self, param, existing):
+        given = (self.environ.get("AUTHSIGNAL_SECRET_KEY") or "").strip()
+        if given:
+            return given
+        if existing is not None:
+            return existing
+        if self.ask is not None:
+            given = (self.ask(f"Authsignal secret key (stored as SSM SecureString {param}): ") or "").strip()
+        if not given:
+            raise ConnectError(
+                f"The Authsignal secret key is not in SSM ({param}) yet: set AUTHSIGNAL_SECRET_KEY in this shell "
+                "(Authsignal portal > Settings > API keys) or run interactively to be asked. Nothing was changed.")
+        return given
+
+    # ------------------------------------------------------------------ the run
+
+    def plan(self):
+        """Every read and check; raises ConnectError before any change."""
+        self.config_path, self.config, env = self._config()
+        self.functions = deployed_functions(self.project_dir, self.stage)
+        self.region = next(iter(self.functions.values())).split(":")[3]
+        app_name = self.config.get("app_name", "app")
+        self.name = f"{app_name}-{self.stage}"
+        clients = self._clients(self.region)
+        self.idp, self.lam, self.ssm = clients["cognito-idp"], clients["lambda"], clients["ssm"]
+        for name, arn in self.functions.items():
+            try:
+                self.lam.get_function_configuration(FunctionName=arn)
+            except ClientError as error:
+                if error.response["Error"]["Code"] == "ResourceNotFoundException":
+                    raise ConnectError(f"Function {name} ({arn}) is in the deployed file but not in the account: "
+                                       f"run `chalice deploy --stage {self.stage}` again.") from None
+                raise
+        recorded = env.get("COGNITO_USER_POOL_ID")
+        self.pool = None
+        if self.pool_id_arg:
+            self.pool = self._describe_pool(self.pool_id_arg, "--pool-id")
+        elif recorded:
+            self.pool = self._describe_pool(recorded, "COGNITO_USER_POOL_ID of the stage")
+        else:
+            named = self._find_pool_by_name(self.name)
+            if len(named) > 1:
+                raise ConnectError(f"Several user pools are named {self.name} ({', '.join(named)}): "
+                                   "pick one with --pool-id.")
+            if named:
+                self.pool = self._describe_pool(named[0], "found by name")
+        wanted = {trigger: self.functions[name] for trigger, name in TRIGGERS.items()}
+        if self.pool is not None:
+            if "email" not in (self.pool.get("UsernameAttributes") or []):
+                raise ConnectError(f"User pool {self.pool['Id']} does not use email as the sign-in name "
+                                   "(UsernameAttributes), which the app needs and Cognito cannot change later: "
+                                   "run without --pool-id to create a pool.")
+            current = self.pool.get("LambdaConfig") or {}
+            others = {t: current[t] for t in wanted if current.get(t) and current[t] != wanted[t]}
+            if others and not self.force:
+                listed = "; ".join(f"{t} -> {arn}" for t, arn in sorted(others.items()))
+                raise ConnectError(f"User pool {self.pool['Id']} is already wired to other functions ({listed}). "
+                                   "Re-run with --force to replace them. Nothing was changed.")
+            self.replaced = others
+        else:
+            self.replaced = {}
+        self.wanted = wanted
+        same_pool = self.pool is not None and recorded == self.pool["Id"]
+        self.client = None
+        if self.pool is not None:
+            self.client = self._find_client(self.pool["Id"], env.get("COGNITO_CLIENT_ID") if same_pool else None,
+                                            self.name)
+            if self.client is not None and not self.client.get("ClientSecret"):
+                raise ConnectError(f"App client {self.client['ClientId']} ({self.name}) has no secret, and Cognito "
+                                   "cannot add one: delete that client and run this again.")
+        self.client_param = env.get("COGNITO_CLIENT_SECRET_PARAM") or f"/{app_name}/{self.stage}/cognito-client-secret"
+        self.authsignal_param = (env.get("AUTHSIGNAL_SECRET_KEY_PARAM")
+                                 or f"/{app_name}/{self.stage}/authsignal-secret-key")
+        self.stored_client_secret = self._parameter(self.client_param)
+        self.stored_authsignal_key = self._parameter(self.authsignal_param)
+        self.authsignal_key = self._authsignal_key(self.authsignal_param, self.stored_authsignal_key)
+
+    def apply(self):
+        if self.pool is None:
+            created = self.idp.create_user_pool(
+                PoolName=self.name,
+                UsernameAttributes=["email"],
+                UsernameConfiguration={"CaseSensitive": False},
+                AutoVerifiedAttributes=[],  # Authsignal proves the email; Cognito sends no mail
+                Schema=[{"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True}],
+                AdminCreateUserConfig={"AllowAdminCreateUserOnly": False},
+                AccountRecoverySetting={"RecoveryMechanisms": [{"Name": "admin_only", "Priority": 1}]},
+                MfaConfiguration="OFF",
+                LambdaConfig=dict(self.wanted),
+                UserPoolTags={"app": self.config.get("app_name", ""), "stage": self.stage},
+            )["UserPool"]
+            self.pool = self.idp.describe_user_pool(UserPoolId=created["Id"])["UserPool"]
+            self.done.append(f"created user pool {self.pool['Id']} ({self.name}), email sign-in, "
+                             "triggers connected")
+        pool_id = self.pool["Id"]
+        pool_arn = self.pool.get("Arn") or self._pool_arn(pool_id)
+
+        current = self.pool.get("LambdaConfig") or {}
+        merged = {**current, **self.wanted}
+        if merged != current:
+            self.idp.update_user_pool(**update_pool_request(self.pool, merged))
+            for trigger in self.wanted:
+                if current.get(trigger) != self.wanted[trigger]:
+                    was = f" (was {current[trigger]})" if current.get(trigger) else ""
+                    self.done.append(f"connected {trigger} -> {self.wanted[trigger]}{was}")
+
+        if self.client is None:
+            self.client = self.idp.create_user_pool_client(
+                UserPoolId=pool_id, ClientName=self.name, GenerateSecret=True, **CLIENT_SETTINGS)["UserPoolClient"]
+            self.done.append(f"created app client {self.client['ClientId']} (secret, CUSTOM_AUTH + refresh only)")
+        elif _client_differs(self.client):
+            self.idp.update_user_pool_client(**_client_request(self.client, CLIENT_SETTINGS))
+            self.done.append(f"updated app client {self.client['ClientId']}: " + ", ".join(
+                f"{k}={v}" for k, v in CLIENT_SETTINGS.items()))
+
+        for name, arn in self.functions.items():
+            self._allow_cognito(name, arn, pool_id, pool_arn)
+
+        self._put_secret(self.client_param, self.client["ClientSecret"], self.stored_client_secret,
+                         "the app client's secret")
+        self._put_secret(self.authsignal_param, self.authsignal_key, self.stored_authsignal_key,
+                         "the Authsignal secret key")
+
+        self._record({
+            "COGNITO_USER_POOL_ID": pool_id,
+            "COGNITO_CLIENT_ID": self.client["ClientId"],
+            "COGNITO_CLIENT_SECRET_PARAM": self.client_param,
+            "AUTHSIGNAL_SECRET_KEY_PARAM": self.authsignal_param,
+        })
+        return pool_id
+
+    def _pool_arn(self, pool_id):
+        account = next(iter(self.functions.values())).split(":")[4]
+        return f"arn:aws:cognito-idp:{self.region}:{account}:userpool/{pool_id}"
+
+    def _allow_cognito(self, name, arn, pool_id, pool_arn):
+        try:
+            policy = json.loads(self.lam.get_policy(FunctionName=arn)["Policy"])
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            policy = {"Statement": []}  # a function without any resource policy yet
+        if _invoke_statement_present(policy, pool_arn):
+            return
+        sid = "cognito-" + pool_id.replace("_", "-")
+        if any(s.get("Sid") == sid for s in policy.get("Statement", [])):
+            self.lam.remove_permission(FunctionName=arn, StatementId=sid)
+        self.lam.add_permission(FunctionName=arn, StatementId=sid, Action="lambda:InvokeFunction",
+                                Principal=COGNITO_PRINCIPAL, SourceArn=pool_arn)
+        self.done.append(f"allowed {COGNITO_PRINCIPAL} to invoke {name} from {pool_arn}")
+
+    def _put_secret(self, name, value, stored, what):
+        if stored == value:
+            return
+        self.ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True,
+                               Description=f"{what} ({self.name})")
+        self.done.append(f"{'stored' if stored is None else 'updated'} {what} in SSM as SecureString {name}")
+
+    def _record(self, values):
+        stage = self.config["stages"][self.stage]
+        env = stage.setdefault("environment_variables", {})
+        changed = {k: v for k, v in values.items() if env.get(k) != v}
+        if not changed:
+            self.config_changed = False
+            return
+        env.update(changed)
+        with open(self.config_path, "w") as handle:
+            json.dump(self.config, handle, indent=2)
+            handle.write("\n")
+        self.config_changed = True
+        self.done.append("recorded in .chalice/config.json (stage %s): %s" % (
+            self.stage, ", ".join(f"{k}={v}" for k, v in changed.items())))
+
+    def run(self):
+        try:
+            self.plan()
+        except (NoCredentialsError, NoRegionError):
+            raise ConnectError("No AWS credentials found: configure them (`aws configure`, AWS_PROFILE, or "
+                               "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY). Nothing was changed.") from None
+        except ClientError as error:
+            info = error.response.get("Error", {})
+            raise ConnectError(f"AWS refused a read ({info.get('Code')}: {info.get('Message')}); check the "
+                               "credentials and region. Nothing was changed.") from None
+        except BotoCoreError as error:
+            raise ConnectError(f"Could not reach AWS ({error}). Nothing was changed.") from None
+        self.config_changed = False
+        try:
+            pool_id = self.apply()
+        except (ClientError, BotoCoreError) as error:
+            done = "".join(f"\n- {line}" for line in self.done) or " nothing"
+            raise ConnectError(f"AWS refused a change ({error}). Done before it:{done}\n"
+                               "Fix the cause and run this command again: it picks up where it stopped.") from None
+        if not self.done:
+            self.out(f"Nothing to do: user pool {pool_id} and app client {self.client['ClientId']} are already "
+                     f"connected to the four triggers of stage '{self.stage}'.")
+            return self.done
+        for line in self.done:
+            self.out("- " + line)
+        if self.config_changed:
+            self.out(f"The stage's settings changed: run `chalice deploy --stage {self.stage}` again so the "
+                     "functions pick them up.")
+        return self.done
+
+
+def ask_secret(prompt):
+    """Ask on the terminal, without echo; None when there is no terminal."""
+    if not sys.stdin.isatty():
+        return None
+    return getpass.getpass(prompt)
