@@ -75,7 +75,8 @@ def public_config():
 def auth_start():
     body = http.json_object(app.current_request)
     email = signin.normalize_email(http.string_field(body, "email", 320))
-    return signin.start(get_pool(), email)
+    pool = get_pool()
+    return signin.start(pool, email, pool.config.start_min_seconds)
 
 
 @app.route("/auth/finish", methods=["POST"])

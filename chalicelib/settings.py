@@ -18,6 +18,9 @@ AUTHSIGNAL_REGIONS = {
 # Each Authsignal call must end well inside Cognito's 5 s trigger limit.
 AUTHSIGNAL_TIMEOUT_SECONDS = 1.5
 DEFAULT_ACTION = "cognitoAuth"
+# /auth/start answers no sooner than this (see signin.start): above the new-user
+# path's usual duration, so the time of the answer does not tell who has an account.
+DEFAULT_START_MIN_SECONDS = 1.0
 
 
 class SettingsError(RuntimeError):
@@ -35,6 +38,7 @@ class Settings:
     authsignal_action: str
     authsignal_ui_origin: str
     authsignal_sdk_url: str
+    start_min_seconds: float = DEFAULT_START_MIN_SECONDS
 
 
 def _require(name):
@@ -45,6 +49,19 @@ def _require(name):
             "in .chalice/config.json."
         )
     return value
+
+
+def _seconds(name, default):
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 10:
+        raise SettingsError(f"Setting {name} must be a number of seconds from 0 to 10, not {value!r}.")
+    return seconds
 
 
 def _is_loopback(url):
@@ -81,6 +98,7 @@ def load():
         authsignal_action=os.environ.get("AUTHSIGNAL_ACTION") or DEFAULT_ACTION,
         authsignal_ui_origin=_require("AUTHSIGNAL_UI_ORIGIN").rstrip("/"),
         authsignal_sdk_url=_require("AUTHSIGNAL_SDK_URL"),
+        start_min_seconds=_seconds("AUTH_START_MIN_SECONDS", DEFAULT_START_MIN_SECONDS),
     )
     _check_endpoints(settings)
     return settings

@@ -7,6 +7,7 @@ import base64
 import json
 import logging
 import re
+import time
 
 from chalicelib.authsignal_gateway import UNAVAILABLE
 from chalicelib.cognito_gateway import CognitoError, CognitoUnavailable
@@ -74,8 +75,22 @@ def _signed_in(result):
     }
 
 
-def start(pool, email):
-    """Start CUSTOM_AUTH; a new email is signed up silently, and both look the same."""
+def start(pool, email, min_seconds=0.0):
+    """Start CUSTOM_AUTH; a new email is signed up silently, and both look the same.
+
+    A new email costs two more Cognito calls (the failed InitiateAuth, then SignUp with
+    its PreSignUp trigger) than a returning one. So that the time of the answer does not
+    tell who has an account, the answer is held until `min_seconds` have passed (a floor
+    above the new-user path's usual duration), whichever path it took.
+    """
+    began = time.monotonic()
+    try:
+        return _start(pool, email)
+    finally:
+        time.sleep(max(0.0, began + min_seconds - time.monotonic()))
+
+
+def _start(pool, email):
     try:
         try:
             return _challenge(pool.start_custom_auth(email))
