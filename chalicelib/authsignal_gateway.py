@@ -4,7 +4,7 @@ The SDK (and `requests` under it) is imported on first use: PreSignUp, Define an
 the page never need it.
 """
 import logging
-from dataclasses import dataclass
+from typing import NamedTuple  # not dataclasses: importing it (inspect, ast, dis) slows cold starts
 
 from chalicelib import settings
 
@@ -20,14 +20,12 @@ class AuthsignalUnavailable(Exception):
         super().__init__(f"{UNAVAILABLE}: Authsignal {what} did not answer in time or failed")
 
 
-@dataclass(frozen=True)
-class Challenge:
+class Challenge(NamedTuple):
     url: str
     idempotency_key: str
 
 
-@dataclass(frozen=True)
-class Validation:
+class Validation(NamedTuple):
     is_valid: bool
     state: str | None
     user_id: str | None

@@ -4,9 +4,6 @@ Every call from the backend carries SECRET_HASH: the app client has a secret and
 the browser never talks to Cognito. boto3 is imported on first use.
 """
 import base64
-import hashlib
-import hmac
-import secrets
 
 from chalicelib import settings
 
@@ -70,6 +67,9 @@ def _call(client, operation, **params):
 
 
 def secret_hash(username, client_id, client_secret):
+    import hashlib  # with hmac: OpenSSL's libcrypto, which the page and the cheap triggers never need
+    import hmac
+
     digest = hmac.new(
         client_secret.encode(), (username + client_id).encode(), hashlib.sha256
     ).digest()
@@ -97,6 +97,8 @@ class UserPoolClient:
         )
 
     def sign_up(self, email):
+        import secrets
+
         # Nobody ever types this password: CUSTOM_AUTH is the only way in.
         password = secrets.token_urlsafe(32) + "aA1!"
         return _call(

@@ -8,7 +8,7 @@ import logging
 
 from chalice import Blueprint
 
-from chalicelib import challenge, settings
+from chalicelib import challenge  # settings and the gateways: imported by the triggers that use them
 
 bp = Blueprint(__name__)
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ def define_auth_challenge(event, context):
 
 @bp.lambda_function(name="create_auth_challenge")
 def create_auth_challenge(event, context):
-    from chalicelib import authsignal_gateway
+    from chalicelib import authsignal_gateway, settings
 
     attributes = event["request"]["userAttributes"]
     issued = authsignal_gateway.start_challenge(
@@ -44,7 +44,7 @@ def create_auth_challenge(event, context):
 
 @bp.lambda_function(name="verify_auth_challenge_response")
 def verify_auth_challenge_response(event, context):
-    from chalicelib import authsignal_gateway, cognito_gateway
+    from chalicelib import authsignal_gateway, cognito_gateway, settings
 
     request = event["request"]
     attributes = request["userAttributes"]
