@@ -113,3 +113,11 @@ def me():
 def _with_cookie(answer, cookie):
     headers = {"Set-Cookie": http.refresh_cookie(app.current_request, cookie)} if cookie else {}
     return Response(body=answer, headers=headers)
+
+
+@app.schedule("rate(1 hour)", name="delete_unverified_users")
+def delete_unverified_users(event):
+    """Public demo hygiene: drop accounts whose email was never verified within 24 hours."""
+    from chalicelib import cleanup
+
+    return {"deleted": cleanup.run(app.log)}

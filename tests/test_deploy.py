@@ -370,3 +370,40 @@ def test_no_credentials(aws, project, tmp_path):
     assert result.returncode == 2
     assert "No AWS credentials found" in result.stderr and "Traceback" not in result.stderr
     assert snapshot(aws, project_dir, functions) == before
+
+
+# ---------------------------------------------------------------------------- least privilege
+
+def test_every_function_has_its_own_small_policy_without_wildcard_actions():
+    import app
+
+    with open(os.path.join(ROOT, ".chalice", "config.json")) as handle:
+        config = json.load(handle)
+    assert config["autogen_policy"] is False
+    functions = {"api_handler"} | {f.name for f in app.app.pure_lambda_functions} | {
+        f.name for f in app.app.event_sources}
+    assert set(config["lambda_functions"]) == functions
+    actions = {}
+    for name, settings in config["lambda_functions"].items():
+        with open(os.path.join(ROOT, ".chalice", settings["iam_policy_file"])) as handle:
+            policy = json.load(handle)
+        found = set()
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow"
+            listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            for action in listed:
+                assert "*" not in action, (name, action)
+            found.update(listed)
+            if any(a.startswith("cognito-idp:") for a in listed):
+                assert statement["Resource"].startswith("arn:aws:cognito-idp:") and "userpool/" in statement["Resource"]
+            if any(a.startswith("ssm:") for a in listed):
+                assert statement["Resource"].startswith("arn:aws:ssm:*:*:parameter/cognito-authsignal/")
+        actions[name] = found
+    logs = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+    assert actions["pre_sign_up"] == logs and actions["define_auth_challenge"] == logs
+    assert actions["create_auth_challenge"] == logs | {"ssm:GetParameter"}
+    assert actions["verify_auth_challenge_response"] == logs | {"ssm:GetParameter",
+                                                                 "cognito-idp:AdminUpdateUserAttributes"}
+    # The API handler calls only Cognito's unauthenticated operations: they need no IAM action.
+    assert actions["api_handler"] == logs | {"ssm:GetParameter"}
+    assert actions["delete_unverified_users"] == logs | {"cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"}
