@@ -407,3 +407,125 @@ def test_every_function_has_its_own_small_policy_without_wildcard_actions():
     # The API handler calls only Cognito's unauthenticated operations: they need no IAM action.
     assert actions["api_handler"] == logs | {"ssm:GetParameter"}
     assert actions["delete_unverified_users"] == logs | {"cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"}
+
+
+# ---------------------------------------------------------------------------- one CloudFormation stack
+
+CHALICE = os.path.join(os.path.dirname(sys.executable), "chalice")
+CFN_LINT = os.path.join(os.path.dirname(sys.executable), "cfn-lint")
+TRIGGER_IDS = ["PreSignUp", "DefineAuthChallenge", "CreateAuthChallenge", "VerifyAuthChallengeResponse"]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    out = tmp_path_factory.mktemp("stack")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    built = subprocess.run([CHALICE, "package", "--stage", "prod", "--merge-template",
+                            os.path.join("triggers", "cloudformation.json"), str(out)],
+                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stdout + built.stderr
+    return out / "sam.json"
+
+
+def references(node):
+    """Logical ids a template fragment depends on (Ref, GetAtt, Sub)."""
+    found = set()
+    if isinstance(node, dict):
+        if "Ref" in node and isinstance(node["Ref"], str):
+            found.add(node["Ref"])
+        if "Fn::GetAtt" in node:
+            target = node["Fn::GetAtt"]
+            found.add(target[0] if isinstance(target, list) else target.split(".")[0])
+        if "Fn::Sub" in node:
+            text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
+            import re
+            found |= {name.split(".")[0] for name in re.findall(r"\$\{([^}!]+)\}", text)}
+        for value in node.values():
+            found |= references(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= references(value)
+    return found
+
+
+def test_cfn_lint_passes(stack):
+    result = subprocess.run([CFN_LINT, str(stack)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_stack_has_pool_client_triggers_permissions_and_outputs(stack):
+    template = json.loads(stack.read_text())
+    resources = template["Resources"]
+    pool = resources["UserPool"]
+    assert pool["Type"] == "AWS::Cognito::UserPool"
+    assert pool["Properties"]["UsernameAttributes"] == ["email"]
+    assert pool["Properties"]["UsernameConfiguration"] == {"CaseSensitive": False}
+    client = resources["UserPoolClient"]["Properties"]
+    assert client["GenerateSecret"] is True and client["UserPoolId"] == {"Ref": "UserPool"}
+    assert sorted(client["ExplicitAuthFlows"]) == ["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+    assert client["PreventUserExistenceErrors"] == "LEGACY"
+
+    lambda_config = pool["Properties"]["LambdaConfig"]
+    assert set(lambda_config) == set(TRIGGER_IDS)
+    for logical_id in TRIGGER_IDS:
+        function = resources[logical_id]
+        assert function["Type"] == "AWS::Serverless::Function"
+        # The pool names each function by its FunctionName, so it need not wait for the function.
+        name = function["Properties"]["FunctionName"]["Fn::Sub"]
+        assert lambda_config[logical_id]["Fn::Sub"].endswith(":function:" + name)
+        permissions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Permission"
+                       and r["Properties"]["FunctionName"] == {"Ref": logical_id}]
+        assert permissions == [{"FunctionName": {"Ref": logical_id}, "Action": "lambda:InvokeFunction",
+                                "Principal": "cognito-idp.amazonaws.com",
+                                "SourceArn": {"Fn::GetAtt": ["UserPool", "Arn"]},
+                                "SourceAccount": {"Ref": "AWS::AccountId"}}], logical_id
+
+    for logical_id in [*TRIGGER_IDS, "APIHandler", "DeleteUnverifiedUsers"]:
+        variables = resources[logical_id]["Properties"]["Environment"]["Variables"]
+        assert variables["COGNITO_USER_POOL_ID"] == {"Ref": "UserPool"}, logical_id
+        assert variables["COGNITO_CLIENT_ID"] == {"Ref": "UserPoolClient"}, logical_id
+        assert variables["AUTHSIGNAL_API_URL"].startswith("https://"), logical_id  # the stage's own values stay
+    api_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert api_env["COGNITO_CLIENT_SECRET"] == {"Fn::GetAtt": ["UserPoolClient", "ClientSecret"]}
+    assert not any("ClientSecret" in json.dumps(output) for output in template["Outputs"].values())
+    assert "COGNITO_CLIENT_SECRET" not in resources["CreateAuthChallenge"]["Properties"]["Environment"]["Variables"]
+
+    [throttle] = resources["RestAPI"]["Properties"]["MethodSettings"]
+    assert throttle["ResourcePath"] == "/*" and throttle["HttpMethod"] == "*"
+    assert 0 < throttle["ThrottlingRateLimit"] <= throttle["ThrottlingBurstLimit"]
+    assert "${RestAPI}" in template["Outputs"]["SiteURL"]["Value"]["Fn::Sub"]
+    assert template["Outputs"]["UserPoolId"]["Value"] == {"Ref": "UserPool"}
+    assert resources["DeleteUnverifiedUsers"]["Properties"]["Events"]["DeleteUnverifiedUsersEvent"]["Type"] == "Schedule"
+
+
+def test_stack_scopes_pool_permissions_to_its_pool(stack):
+    resources = json.loads(stack.read_text())["Resources"]
+    for role, actions in [("VerifyAuthChallengeResponseRole", ["cognito-idp:AdminUpdateUserAttributes"]),
+                          ("DeleteUnverifiedUsersRole", ["cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"])]:
+        statements = [s for policy in resources[role]["Properties"]["Policies"]
+                      for s in policy["PolicyDocument"]["Statement"]]
+        cognito = [s for s in statements if any(a.startswith("cognito-idp:") for a in s["Action"])]
+        assert cognito == [{"Sid": cognito[0]["Sid"], "Effect": "Allow", "Action": actions,
+                            "Resource": {"Fn::GetAtt": ["UserPool", "Arn"]}}], role
+        assert all("*" not in action for s in statements for action in s["Action"])
+
+
+def test_stack_has_no_dependency_cycle(stack):
+    # cfn-lint does not see cycles through SAM functions; a cycle (pool -> function ARN,
+    # function env -> pool) would fail at deploy time, so check the graph here.
+    resources = json.loads(stack.read_text())["Resources"]
+    graph = {name: references(body) & set(resources) for name, body in resources.items()}
+    state = {}
+
+    def visit(node, path):
+        if state.get(node) == "open":
+            pytest.fail("dependency cycle: " + " -> ".join(path + [node]))
+        if state.get(node) == "done":
+            return
+        state[node] = "open"
+        for target in graph[node]:
+            visit(target, path + [node])
+        state[node] = "done"
+    for name in graph:
+        visit(name, [])
+    assert "UserPool" in graph["PreSignUp"] and "PreSignUp" not in graph["UserPool"]
