@@ -257,6 +257,31 @@ def test_adopting_a_pool_keeps_its_other_settings(aws, project):
     assert run(project_dir)[0] == []  # recorded now: the next run finds it without --pool-id
 
 
+def test_a_run_that_lost_its_config_finds_its_pool_and_client_by_name(aws, project):
+    project_dir, functions = project
+    run(project_dir)
+    first = stage_env(project_dir)
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    for name in ("COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID"):
+        del config["stages"]["prod"]["environment_variables"][name]
+    (project_dir / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
+
+    done, _ = run(project_dir)
+    assert len(aws.idp.list_user_pools(MaxResults=60)["UserPools"]) == 1
+    assert [line for line in done if not line.startswith("recorded")] == []
+    again = stage_env(project_dir)
+    assert (again["COGNITO_USER_POOL_ID"], again["COGNITO_CLIENT_ID"]) == (
+        first["COGNITO_USER_POOL_ID"], first["COGNITO_CLIENT_ID"])
+
+
+def test_recorded_pool_that_was_deleted(aws, project):
+    project_dir, functions = project
+    run(project_dir)
+    aws.idp.delete_user_pool(UserPoolId=stage_env(project_dir)["COGNITO_USER_POOL_ID"])
+    message = refused(aws, project_dir, functions, "does not exist")
+    assert "COGNITO_USER_POOL_ID" in message and "--pool-id" in message
+
+
 def test_existing_secret_key_in_ssm_is_kept_and_nothing_is_asked(aws, project):
     project_dir, _ = project
     aws.ssm.put_parameter(Name="/cognito-authsignal/prod/authsignal-secret-key", Value="already-there",

@@ -183,8 +183,13 @@ class Connector:
             return self.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
         except ClientError as error:
             if error.response["Error"]["Code"] == "ResourceNotFoundException":
-                raise ConnectError(f"User pool {pool_id} ({where}) does not exist in {self.region}: check the id, "
-                                   "or run without --pool-id to create a new pool. Nothing was changed.") from None
+                if where == "--pool-id":
+                    what = "check the id, or run without --pool-id to create a new pool"
+                else:
+                    what = ("pass --pool-id, or remove COGNITO_USER_POOL_ID and COGNITO_CLIENT_ID from the "
+                            f"stage '{self.stage}' in .chalice/config.json to create a new pool")
+                raise ConnectError(f"User pool {pool_id} ({where}) does not exist in {self.region}: {what}. "
+                                   "Nothing was changed.") from None
             raise
 
     def _find_pool_by_name(self, name):
