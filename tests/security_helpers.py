@@ -46,6 +46,8 @@ class _Records(logging.Handler):
 
 
 RECORDS = _Records()
+# Output of extra emulator processes the suites start themselves (checked like the stack's).
+EXTRA_LOG_LINES = []
 APP_LOGGERS = ("chalicelib", "triggers", "app", "cognito-authsignal")
 
 

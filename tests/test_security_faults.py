@@ -1,0 +1,345 @@
+"""Outages: Authsignal answering 500, timing out, answering garbage or refusing connections,
+during Create and during Verify; Cognito throttling, failing, timing out or unreachable.
+Each gives a clear 503 or 429 in a few seconds, and the next sign-in works.
+Counted by `make security` (tests/security_report.py): one test, one injected fault."""
+import dataclasses
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import ROOT, free_port
+from tests.security_helpers import (
+    EXTRA_LOG_LINES, User, assert_error, assert_not_signed_in, authsignal_token, capture_in_process_logs, remember,
+)
+
+pytestmark = pytest.mark.devstack
+
+# Generous: these are not performance tests. The designed bounds are 1.5 s per Authsignal
+# call (inside Cognito's 5 s trigger limit) and 8 s for a Cognito read.
+DEADLINE_SECONDS = 10
+COGNITO_TIMEOUT_DEADLINE_SECONDS = 15
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _logs():
+    capture_in_process_logs()
+
+
+@pytest.fixture
+def user(devstack):
+    return User(devstack, f"fault-{uuid.uuid4().hex[:12]}@example.com")
+
+
+def _timed(call):
+    began = time.monotonic()
+    response = call()
+    return response, time.monotonic() - began
+
+
+def assert_clear_failure(response, elapsed, status, deadline=DEADLINE_SECONDS):
+    context = f"(answered {response.status_code} in {elapsed:.2f} s)"
+    error = assert_error(response, status, "unavailable" if status == 503 else "throttled")
+    assert elapsed < deadline, f"too slow {context}"
+    for leak in ("Injected", "Exception", "AUTHSIGNAL_UNAVAILABLE", "Traceback", "http://", "secret"):
+        assert leak not in error["message"], (leak, error, context)
+    assert_not_signed_in(response)
+    return error
+
+
+def new_log_lines(devstack, since):
+    return "".join(devstack.log[since:])
+
+
+# ------------------------------------------------------------------ Authsignal, through the dev stack
+
+
+@pytest.mark.parametrize("fault", ["500", "timeout", "garbage"])
+def test_authsignal_fault_during_create(devstack, user, fault):
+    since = len(devstack.log)
+    devstack.fault("authsignal", "track", fault)
+    response, elapsed = _timed(lambda: user.post("/auth/start", {"email": user.email}))
+    assert_clear_failure(response, elapsed, 503)
+    assert "timed out after" not in new_log_lines(devstack, since)  # the trigger beat Cognito's 5 s
+    user.sign_in()
+
+
+@pytest.mark.parametrize("fault", ["500", "timeout", "garbage"])
+def test_authsignal_fault_during_verify(devstack, user, fault):
+    challenge = user.start()
+    token = user.prove(challenge["challengeUrl"])
+    since = len(devstack.log)
+    devstack.fault("authsignal", "validate", fault)
+    response, elapsed = _timed(lambda: user.finish(challenge["session"], token))
+    assert_clear_failure(response, elapsed, 503)
+    assert "timed out after" not in new_log_lines(devstack, since)
+    user.sign_in()
+
+
+# ------------------------------------------------------------------ Cognito, through the dev stack
+
+
+@pytest.mark.parametrize("fault,status", [("TooManyRequestsException", 429), ("InternalErrorException", 503)])
+def test_cognito_fault_on_initiate_auth(devstack, user, fault, status):
+    user.sign_in()  # a returning user: start is one InitiateAuth
+    devstack.fault("cognito", "InitiateAuth", fault)
+    response, elapsed = _timed(lambda: user.post("/auth/start", {"email": user.email}))
+    assert_clear_failure(response, elapsed, status)
+    user.sign_in()
+
+
+@pytest.mark.parametrize("fault,status", [("TooManyRequestsException", 429), ("InternalErrorException", 503)])
+def test_cognito_fault_on_sign_up(devstack, user, fault, status):
+    devstack.fault("cognito", "SignUp", fault)
+    response, elapsed = _timed(lambda: user.post("/auth/start", {"email": user.email}))
+    assert_clear_failure(response, elapsed, status)
+    user.sign_in()
+
+
+@pytest.mark.parametrize("fault,status", [("TooManyRequestsException", 429), ("InternalErrorException", 503)])
+def test_cognito_fault_on_respond_to_auth_challenge(devstack, user, fault, status):
+    challenge = user.start()
+    token = user.prove(challenge["challengeUrl"])
+    devstack.fault("cognito", "RespondToAuthChallenge", fault)
+    response, elapsed = _timed(lambda: user.finish(challenge["session"], token))
+    assert_clear_failure(response, elapsed, status)
+    # Refused before Cognito looked at the session: the same answer, sent again, signs in.
+    assert user.finish(challenge["session"], token).json()["status"] == "SIGNED_IN"
+
+
+def test_cognito_fault_inside_verify_trigger(devstack, user):
+    """The Verify trigger's own admin call (marking the email verified) fails."""
+    challenge = user.start()
+    token = user.prove(challenge["challengeUrl"])
+    devstack.fault("cognito", "AdminUpdateUserAttributes", "InternalErrorException")
+    response, elapsed = _timed(lambda: user.finish(challenge["session"], token))
+    assert_clear_failure(response, elapsed, 503)
+    user.sign_in()
+
+
+@pytest.mark.parametrize("fault,status", [("TooManyRequestsException", 429), ("InternalErrorException", 503)])
+def test_cognito_fault_on_refresh(devstack, user, fault, status):
+    _, cookie = user.sign_in()
+    devstack.fault("cognito", "InitiateAuth", fault)
+    response, elapsed = _timed(lambda: user.with_cookie("/auth/refresh", cookie))
+    assert_clear_failure(response, elapsed, status)
+    assert user.with_cookie("/auth/refresh", cookie).json()["status"] == "SIGNED_IN"
+
+
+def test_cognito_fault_on_get_user(devstack, user):
+    body, _ = user.sign_in()
+    devstack.fault("cognito", "GetUser", "InternalErrorException")
+    response, elapsed = _timed(lambda: user.me(body["accessToken"]))
+    assert_clear_failure(response, elapsed, 503)
+    assert user.me(body["accessToken"]).json()["email"] == user.email
+
+
+def test_cognito_fault_on_revoke(devstack, user):
+    body, cookie = user.sign_in()
+    devstack.fault("cognito", "RevokeToken", "InternalErrorException")
+    response, elapsed = _timed(lambda: user.with_cookie("/auth/sign-out", cookie))
+    assert_clear_failure(response, elapsed, 503)
+    # The cookie is kept (not cleared) so that signing out can be tried again, and it works.
+    assert "Max-Age=0" not in response.headers.get("Set-Cookie", "")
+    assert user.with_cookie("/auth/sign-out", cookie).status_code == 204
+    assert user.with_cookie("/auth/refresh", cookie).status_code == 401
+
+
+def test_cognito_timing_out(devstack, user):
+    user.sign_in()
+    devstack.fault("cognito", "InitiateAuth", "timeout")  # the emulator sleeps 10 s
+    response, elapsed = _timed(lambda: user.post("/auth/start", {"email": user.email}))
+    assert_clear_failure(response, elapsed, 503, deadline=COGNITO_TIMEOUT_DEADLINE_SECONDS)
+    user.sign_in()
+
+
+# ------------------------------------------------------------------ refused connections
+
+
+class SwitchableProxy:
+    """A TCP forwarder on a fixed loopback port that can be switched off: while off, nothing
+    listens there (connections are refused) and every forwarded connection is cut."""
+
+    def __init__(self, upstream_port):
+        self.upstream_port = upstream_port
+        self.port = free_port()
+        self._listener = None
+        self._conns = []
+        self._lock = threading.Lock()
+
+    def on(self):
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def off(self):
+        listener, self._listener = self._listener, None
+        if listener:
+            try:
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+            except OSError:
+                pass
+            listener.close()
+        with self._lock:
+            conns, self._conns = self._conns, []
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            conn.close()
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for conn in (source, sink):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+@pytest.fixture(scope="module")
+def switchable(devstack):
+    """A second Cognito emulator whose triggers reach Authsignal through a SwitchableProxy.
+    Yields (proxy, that emulator's URL); the app under chalice.test is pointed at it."""
+    proxy = SwitchableProxy(int(devstack.authsignal_url.rsplit(":", 1)[1]))
+    proxy.on()
+    command = [sys.executable, "-m", "devstack.cognito", "--port", "0", "--project-dir", ROOT, "--stage", "local",
+               *[f"--env={k}={v}" for k, v in devstack.env.items() if k != "COGNITO_ENDPOINT_URL"],
+               f"--env=AUTHSIGNAL_API_URL=http://127.0.0.1:{proxy.port}/v1"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               bufsize=1, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    ready, url = threading.Event(), []
+
+    def relay():
+        for line in process.stdout:
+            EXTRA_LOG_LINES.append("[cognito-2] " + line)
+            if line.startswith("READY "):
+                url.append(line.split()[1])
+                ready.set()
+    threading.Thread(target=relay, daemon=True).start()
+    assert ready.wait(60), "second Cognito emulator did not start:\n" + "".join(EXTRA_LOG_LINES[-20:])
+    yield proxy, url[0]
+    proxy.off()
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def via_switchable(client, switchable, monkeypatch):
+    from chalicelib import settings
+
+    proxy, url = switchable
+    real_load = settings.load
+    monkeypatch.setattr(settings, "load", lambda: dataclasses.replace(real_load(), cognito_endpoint_url=url))
+    yield client, proxy
+    if proxy._listener is None:
+        proxy.on()
+
+
+class InProcessResponse:
+    """chalice.test's response, seen through the same helpers as a requests response."""
+
+    def __init__(self, response):
+        self.status_code = response.status_code
+        self.headers = response.headers
+        self.text = response.body.decode() if isinstance(response.body, bytes) else str(response.body)
+
+    def json(self):
+        return json.loads(self.text)
+
+
+def post(client, path, body):
+    return InProcessResponse(client.http.post(path, body=json.dumps(body), headers={"Content-Type": "application/json"}))
+
+
+def in_process_sign_in(devstack, client, email):
+    prover = User(devstack, email)
+    started = post(client, "/auth/start", {"email": email})
+    assert started.status_code == 200, started.text
+    challenge = started.json()
+    remember(challenge["session"], authsignal_token(challenge["challengeUrl"]))
+    finished = post(client, "/auth/finish", {"email": email, "session": challenge["session"],
+                                             "token": prover.prove(challenge["challengeUrl"])})
+    assert finished.status_code == 200 and finished.json()["status"] == "SIGNED_IN", finished.text
+    remember(finished.json()["idToken"], finished.json()["accessToken"])
+
+
+def test_authsignal_refusing_connections_during_create(devstack, via_switchable, caplog):
+    client, proxy = via_switchable
+    email = f"refused-{uuid.uuid4().hex[:12]}@example.com"
+    remember(email, kind="email")
+    proxy.off()
+    response, elapsed = _timed(lambda: post(client, "/auth/start", {"email": email}))
+    assert_clear_failure(response, elapsed, 503)
+    proxy.on()
+    in_process_sign_in(devstack, client, email)
+    assert email not in caplog.text
+
+
+def test_authsignal_refusing_connections_during_verify(devstack, via_switchable, caplog):
+    client, proxy = via_switchable
+    email = f"refused-{uuid.uuid4().hex[:12]}@example.com"
+    prover = User(devstack, email)
+    challenge = post(client, "/auth/start", {"email": email}).json()
+    remember(challenge["session"], authsignal_token(challenge["challengeUrl"]))
+    token = prover.prove(challenge["challengeUrl"])
+    proxy.off()
+    response, elapsed = _timed(lambda: post(client, "/auth/finish", {"email": email, "session": challenge["session"],
+                                                                   "token": token}))
+    assert_clear_failure(response, elapsed, 503)
+    proxy.on()
+    in_process_sign_in(devstack, client, email)
+    assert email not in caplog.text and token not in caplog.text
+
+
+def test_cognito_refusing_connections(devstack, client, monkeypatch, caplog):
+    from chalicelib import settings
+
+    closed = free_port()  # bound, then closed: nothing listens there
+    real_load = settings.load
+    email = f"refused-{uuid.uuid4().hex[:12]}@example.com"
+    remember(email, kind="email")
+    with monkeypatch.context() as patch:
+        patch.setattr(settings, "load", lambda: dataclasses.replace(real_load(), cognito_endpoint_url=f"http://127.0.0.1:{closed}"))
+        response, elapsed = _timed(lambda: post(client, "/auth/start", {"email": email}))
+    assert_clear_failure(response, elapsed, 503)
+    in_process_sign_in(devstack, client, email)
+    assert email not in caplog.text
