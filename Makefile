@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: dev test setup browser clean
+.PHONY: dev test setup browser clean bench
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -29,6 +29,10 @@ dev: setup
 
 test: setup browser
 	$(PY) -m pytest
+
+# Cold starts, memory, package size, calls and time per sign-in (not a test; ~1 min).
+bench: setup
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) node_modules .devstack .pytest_cache .hypothesis
