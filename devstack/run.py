@@ -1,12 +1,15 @@
 """The offline dev stack in one command: Authsignal and Cognito emulators, and `chalice local`.
 
     python -m devstack [--app-port 8000] [--authsignal-port 8001] [--cognito-port 8002]
+                       [--sdk-url URL] [--linked-project DIR]
 
 Each service is a child process whose output is shown with a prefix. Ctrl-C (or
 SIGTERM, or any child dying) stops all three. With other ports than the defaults,
 `chalice local` runs from `.devstack/project`, a copy of the project made of links
 and a config whose endpoints point at those ports (Chalice's stage variables
 override the process environment, so that is the one place to change them).
+`--sdk-url` makes the page load the Web SDK from another URL (the browser tests use the
+production CDN URL and answer it themselves); it also goes through that linked copy.
 """
 import argparse
 import json
@@ -36,9 +39,14 @@ def endpoint_overrides(host, authsignal_port, cognito_port):
     }
 
 
-def linked_project(overrides):
+def local_stage_env():
+    with open(os.path.join(ROOT, ".chalice", "config.json")) as handle:
+        return json.load(handle)["stages"][STAGE]["environment_variables"]
+
+
+def linked_project(overrides, target=None):
     """A project directory that differs from ROOT only in the local stage's endpoints."""
-    target = os.path.join(ROOT, ".devstack", "project")
+    target = target or os.path.join(ROOT, ".devstack", "project")
     shutil.rmtree(target, ignore_errors=True)
     os.makedirs(os.path.join(target, ".chalice"))
     for entry in PROJECT_ENTRIES:
@@ -66,7 +74,9 @@ class Service:
         for line in self.process.stdout:
             if line.startswith("READY "):
                 self.ready.set()
-            print(f"[{self.name}] {line}", end="", flush=True)
+            # The emulators tag their own lines when run alone; tag each line once.
+            text = line.removeprefix(f"[{self.name}] ").removeprefix(f"{self.name}: ")
+            print(f"[{self.name}] {text}", end="", flush=True)
 
     def wait_ready(self, check=None):
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
@@ -110,11 +120,16 @@ def main(argv=None):
     parser.add_argument("--authsignal-port", type=int, default=int(os.environ.get("AUTHSIGNAL_PORT", 8001)))
     parser.add_argument("--cognito-port", type=int, default=int(os.environ.get("COGNITO_PORT", 8002)))
     parser.add_argument("--no-autoreload", action="store_true", help="don't restart the app on code changes")
+    parser.add_argument("--sdk-url", help="where the page loads the Web SDK from (default: the Authsignal emulator)")
+    parser.add_argument("--linked-project", help="where to put the linked project copy (default: .devstack/project)")
     args = parser.parse_args(argv)
 
     python = sys.executable
     overrides = endpoint_overrides(args.host, args.authsignal_port, args.cognito_port)
-    defaults = (args.authsignal_port, args.cognito_port) == (DEFAULT_PORTS["authsignal"], DEFAULT_PORTS["cognito"])
+    if args.sdk_url:
+        overrides["AUTHSIGNAL_SDK_URL"] = args.sdk_url
+    defaults = ((args.authsignal_port, args.cognito_port) == (DEFAULT_PORTS["authsignal"], DEFAULT_PORTS["cognito"])
+                and overrides["AUTHSIGNAL_SDK_URL"] == local_stage_env()["AUTHSIGNAL_SDK_URL"])
     services = []
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -128,7 +143,7 @@ def main(argv=None):
             *[f"--env={name}={value}" for name, value in overrides.items()]]))
         for service in services:
             service.wait_ready()
-        app_dir = ROOT if defaults else linked_project(overrides)
+        app_dir = ROOT if defaults else linked_project(overrides, args.linked_project)
         app = Service("app", chalice_command(args.host, args.app_port, not args.no_autoreload), cwd=app_dir)
         services.append(app)
         app_url = f"http://{args.host}:{args.app_port}"

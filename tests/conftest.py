@@ -1,6 +1,8 @@
 """Shared fixtures: the offline dev stack on free ports, and helpers that act as a user would."""
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -73,13 +75,15 @@ class DevStack:
         response.raise_for_status()
 
 
-@pytest.fixture(scope="session")
-def devstack():
-    """`python -m devstack` on free ports, as a user runs it; stopped after the session."""
+@contextlib.contextmanager
+def running_devstack(*extra_args, project_dir=None, env=None):
+    """`python -m devstack` on free ports with `extra_args`; stopped on exit."""
     ports = {"app": free_port(), "authsignal": free_port(), "cognito": free_port()}
     command = [sys.executable, "-m", "devstack", "--no-autoreload",
                "--app-port", str(ports["app"]), "--authsignal-port", str(ports["authsignal"]),
-               "--cognito-port", str(ports["cognito"])]
+               "--cognito-port", str(ports["cognito"]), *extra_args]
+    if project_dir:
+        command += ["--linked-project", project_dir]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, bufsize=1, start_new_session=True)
     log, ready = [], threading.Event()
@@ -100,16 +104,44 @@ def devstack():
         app_url=f"http://127.0.0.1:{ports['app']}",
         authsignal_url=f"http://127.0.0.1:{ports['authsignal']}",
         cognito_url=f"http://127.0.0.1:{ports['cognito']}",
-        project_dir=os.path.join(ROOT, ".devstack", "project"),
-        env=endpoint_overrides("127.0.0.1", ports["authsignal"], ports["cognito"]),
+        project_dir=project_dir or os.path.join(ROOT, ".devstack", "project"),
+        env={**endpoint_overrides("127.0.0.1", ports["authsignal"], ports["cognito"]), **(env or {})},
         log=log,
     )
-    yield stack
-    os.killpg(process.pid, signal.SIGINT)
     try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        yield stack
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def devstack():
+    """`python -m devstack` on free ports, as a user runs it; stopped after the session."""
+    with running_devstack() as stack:
+        yield stack
+
+
+def production_sdk_url():
+    """The Web SDK URL that dev and prod pages use (the pinned CDN file)."""
+    with open(os.path.join(ROOT, ".chalice", "config.json")) as handle:
+        return json.load(handle)["environment_variables"]["AUTHSIGNAL_SDK_URL"]
+
+
+@pytest.fixture(scope="session")
+def browser_stack():
+    """A second dev stack whose page loads the Web SDK from the production URL, for the
+    browser tests (they answer that URL themselves). Its linked project has its own folder,
+    so it never disturbs the `devstack` fixture's."""
+    sdk_url = production_sdk_url()
+    project_dir = os.path.join(ROOT, ".devstack", f"project-browser-{os.getpid()}")
+    with running_devstack("--sdk-url", sdk_url, project_dir=project_dir,
+                          env={"AUTHSIGNAL_SDK_URL": sdk_url}) as stack:
+        yield stack
+    shutil.rmtree(project_dir, ignore_errors=True)
 
 
 @pytest.fixture
