@@ -143,14 +143,22 @@ def bearer_token(request):
     return token
 
 
+# The one inline style the page allows: the `<style id="__authsignal-popup-style">` that
+# @authsignal/browser 1.16.0 injects for its popup (default width and height, as app.js
+# launches it). Its text is fixed for those options, so its hash is too; another SDK
+# version or popup size changes it (tests/test_browser.py checks it against the real SDK).
+WEB_SDK_POPUP_STYLE_HASH = "'sha256-5Az4NQb6dubGZHm0w3ZAqADXELlINI1b9WNySRWe9W4='"
+
+
 def page_csp(authsignal_ui_origin, sdk_url):
+    # The SDK's exact URL, not its origin: a CDN origin serves every npm package.
     sdk = urlsplit(sdk_url)
-    sdk_origin = f"{sdk.scheme}://{sdk.netloc}"
+    sdk_source = f"{sdk.scheme}://{sdk.netloc}{sdk.path}"
     return "; ".join(
         [
             "default-src 'none'",
-            f"script-src 'self' {sdk_origin}",
-            "style-src 'self'",
+            f"script-src 'self' {sdk_source}",
+            f"style-src 'self' {WEB_SDK_POPUP_STYLE_HASH}",
             "img-src 'self' data:",
             "connect-src 'self'",
             f"frame-src {authsignal_ui_origin}",
