@@ -5,27 +5,48 @@
   "use strict";
 
   const $ = (id) => document.getElementById(id);
-  const state = { accessToken: null, authsignal: null };
+  const state = { accessToken: null, authsignal: null, email: "" };
 
+  // Texts for failures the server could not word itself (it usually does).
+  const FALLBACK = {
+    network: "We could not reach the server. Check your connection and try again.",
+    400: "That request was not accepted. Check what you entered and try again.",
+    401: "Your sign-in did not go through. Please start again.",
+    429: "Too many attempts right now. Wait a minute and try again.",
+    503: "The sign-in service is not reachable right now. Try again in a minute.",
+    other: "Something went wrong on our side. Try again in a moment.",
+  };
+
+  // kind: "progress" (spinner), "ok", "error", or nothing (plain information).
   function announce(text, kind) {
     const status = $("status");
     status.textContent = text;
-    status.className = "status" + (kind ? " " + kind : "");
+    if (kind) status.dataset.kind = kind;
+    else if (text) status.dataset.kind = "info";
+    else delete status.dataset.kind;
   }
 
   async function call(path, body, headers) {
     const init = body === undefined
-      ? { headers: headers || {} }
+      ? { headers: headers || {}, credentials: "same-origin" }
       : {
           method: "POST",
           headers: { "Content-Type": "application/json", ...(headers || {}) },
           body: JSON.stringify(body),
           credentials: "same-origin",
         };
-    const response = await fetch(path, init);
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch (networkError) {
+      const error = new Error(FALLBACK.network);
+      error.status = 0;
+      throw error;
+    }
     const data = response.status === 204 ? null : await response.json().catch(() => null);
     if (!response.ok) {
-      const message = (data && data.error && data.error.message) || "Something went wrong. Try again.";
+      const message = (data && data.error && data.error.message)
+        || FALLBACK[response.status] || FALLBACK.other;
       const error = new Error(message);
       error.status = response.status;
       throw error;
@@ -39,33 +60,90 @@
     return JSON.parse(new TextDecoder().decode(bytes));
   }
 
+  // The claims worth explaining, in reading order; the rest follow under their own names.
+  const CLAIM_LABELS = {
+    email: "Email",
+    email_verified: "Email verified",
+    sub: "User ID",
+    "cognito:username": "User name",
+    auth_time: "Signed in",
+    iat: "Issued",
+    exp: "Expires",
+    iss: "Issuer (user pool)",
+    aud: "Audience (app client)",
+    token_use: "Token type",
+  };
+  const TIME_CLAIMS = new Set(["auth_time", "iat", "exp"]);
+
+  function relative(seconds) {
+    const minutes = Math.round(seconds / 60);
+    const format = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+    return Math.abs(minutes) < 60 ? format.format(minutes, "minute") : format.format(Math.round(minutes / 60), "hour");
+  }
+
+  function claimValue(name, value) {
+    const detail = document.createElement("dd");
+    if (TIME_CLAIMS.has(name) && typeof value === "number") {
+      const when = new Date(value * 1000);
+      const time = document.createElement("time");
+      time.dateTime = when.toISOString();
+      time.textContent = when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+      const note = document.createElement("small");
+      note.textContent = relative(value - Date.now() / 1000);
+      detail.append(time, note);
+    } else if (typeof value === "boolean" || value === "true" || value === "false") {
+      const yes = value === true || value === "true";
+      const badge = document.createElement("span");
+      badge.className = yes ? "badge" : "badge no";
+      badge.textContent = yes ? "Yes" : "No";
+      detail.append(badge);
+    } else {
+      detail.textContent = typeof value === "object" ? JSON.stringify(value) : String(value);
+    }
+    return detail;
+  }
+
   function showClaims(claims) {
     const list = $("claims");
     list.replaceChildren();
-    for (const [name, value] of Object.entries(claims)) {
+    const names = Object.keys(CLAIM_LABELS).filter((name) => name in claims)
+      .concat(Object.keys(claims).filter((name) => !(name in CLAIM_LABELS)));
+    for (const name of names) {
       const term = document.createElement("dt");
-      term.textContent = name;
-      const detail = document.createElement("dd");
-      const isTime = ["auth_time", "iat", "exp"].includes(name) && typeof value === "number";
-      detail.textContent = isTime ? `${value} (${new Date(value * 1000).toLocaleString()})` : String(value);
-      list.append(term, detail);
+      term.textContent = CLAIM_LABELS[name] || name;
+      if (CLAIM_LABELS[name]) {
+        const code = document.createElement("code");
+        code.textContent = name;
+        term.append(code);
+      }
+      list.append(term, claimValue(name, claims[name]));
     }
+    $("claims-json").textContent = JSON.stringify(claims, null, 2);
   }
 
-  function showSignedIn(answer) {
+  function settle() {
+    $("restoring").hidden = true;
+    $("card").setAttribute("aria-busy", "false");
+  }
+
+  function showSignedIn(answer, moveFocus) {
     state.accessToken = answer.accessToken;
     const claims = claimsOf(answer.idToken);
-    $("signed-in-email").textContent = claims.email || "";
+    const email = claims.email || "";
+    $("signed-in-email").textContent = email;
+    $("avatar").textContent = email.charAt(0);
     showClaims(claims);
     $("api-section").hidden = true;
+    $("api-result").textContent = "";
+    settle();
     $("signin-view").hidden = true;
     $("signed-in-view").hidden = false;
-    $("signed-in-title").setAttribute("tabindex", "-1");
-    $("signed-in-title").focus();
+    if (moveFocus) $("signed-in-title").focus();
   }
 
   function showForm() {
     state.accessToken = null;
+    settle();
     $("signed-in-view").hidden = true;
     $("signin-view").hidden = false;
   }
@@ -75,84 +153,106 @@
     button.setAttribute("aria-busy", on ? "true" : "false");
   }
 
-  async function authsignalClient() {
+  function authsignalClient() {
     if (!state.authsignal) {
-      const config = await call("config");
-      state.authsignal = new window.authsignal.Authsignal({ tenantId: config.tenantId, baseUrl: config.baseUrl });
+      state.authsignal = call("config").then((config) => {
+        if (!window.authsignal || !window.authsignal.Authsignal) {
+          throw new Error("The Authsignal Web SDK did not load. Check your connection or content blocker, then reload the page.");
+        }
+        return new window.authsignal.Authsignal({ tenantId: config.tenantId, baseUrl: config.baseUrl });
+      });
+      state.authsignal.catch(() => { state.authsignal = null; });
     }
     return state.authsignal;
   }
 
   async function signIn(email) {
+    announce("Starting sign-in…", "progress");
     const client = await authsignalClient();
-    announce("Starting sign-in…");
     let answer = await call("auth/start", { email });
     while (answer.status === "CHALLENGE") {
-      announce("Check your email for a code and enter it in the dialog.");
+      announce(`Waiting for you: we emailed a code to ${email}. Enter it in the dialog.`, "progress");
       const { token } = await client.launch(answer.challengeUrl, { mode: "popup" });
       if (!token) {
-        announce("Sign-in cancelled. You can try again whenever you are ready.");
-        return;
+        announce("Sign-in cancelled. Nothing was changed; sign in again whenever you are ready.");
+        return false;
       }
-      announce("Verifying…");
+      announce("Checking the result with Cognito…", "progress");
       answer = await call("auth/finish", { email, session: answer.session, token });
       if (answer.status === "CHALLENGE") {
-        announce("That did not work. Try the challenge once more.", "error");
+        announce("That code was not accepted. We opened a new challenge: try once more.", "error");
       }
     }
-    showSignedIn(answer);
+    showSignedIn(answer, true);
     announce("You are signed in.", "ok");
+    return true;
   }
 
   $("signin-form").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const email = $("email").value.trim();
-    if (!email) {
-      announce("Enter your email address to sign in.", "error");
-      $("email").focus();
+    const input = $("email");
+    const button = $("signin-button");
+    if (button.disabled) return;
+    const email = input.value.trim();
+    if (!email || !input.checkValidity()) {
+      input.setAttribute("aria-invalid", "true");
+      announce(email ? "That does not look like an email address. Check it and try again."
+                     : "Enter your email address to sign in.", "error");
+      input.focus();
       return;
     }
-    const button = $("signin-button");
+    input.removeAttribute("aria-invalid");
     busy(button, true);
+    let signedIn = false;
     try {
-      await signIn(email);
+      signedIn = await signIn(email);
     } catch (error) {
       announce(error.message, "error");
+      if (error.status === 400) input.setAttribute("aria-invalid", "true");
     } finally {
       busy(button, false);
     }
+    if (!signedIn) input.focus();
   });
+
+  $("email").addEventListener("input", () => $("email").removeAttribute("aria-invalid"));
 
   $("call-api").addEventListener("click", async () => {
     const button = $("call-api");
     busy(button, true);
+    announce("Calling the protected API…", "progress");
     try {
       const me = await call("api/me", undefined, { Authorization: "Bearer " + state.accessToken });
       $("api-result").textContent = JSON.stringify(me, null, 2);
       $("api-section").hidden = false;
-      announce("The protected API answered.", "ok");
+      announce("The protected API answered with your identity.", "ok");
     } catch (error) {
-      announce(error.message, "error");
+      announce(error.status === 401 ? "Your session has ended. Sign out and sign in again." : error.message, "error");
     } finally {
       busy(button, false);
     }
   });
 
   $("sign-out").addEventListener("click", async () => {
+    const button = $("sign-out");
+    busy(button, true);
+    announce("Signing out…", "progress");
     try {
       await call("auth/sign-out", {});
       showForm();
-      announce("You are signed out.", "ok");
+      announce("You are signed out. Your refresh token was revoked.", "ok");
       $("email").focus();
     } catch (error) {
       announce(error.message, "error");
+    } finally {
+      busy(button, false);
     }
   });
 
   // A reload restores the session from the HttpOnly refresh cookie.
   (async () => {
     try {
-      showSignedIn(await call("auth/refresh", {}));
+      showSignedIn(await call("auth/refresh", {}), false);
     } catch (error) {
       showForm();
       if (error.status !== 401) announce(error.message, "error");

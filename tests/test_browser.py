@@ -1,0 +1,355 @@
+"""End to end in headless Chromium: the page, the real Web SDK and the emulator's pre-built UI.
+
+One browser and one dev stack (`browser_stack`) per session. The stack's page loads the Web SDK
+from the production CDN URL; every browser context answers that URL with the pinned npm file
+(route interception), so the real SDK runs with its real SRI check and no network. Any other
+request that would leave loopback is aborted and fails the test.
+
+Only the accessible names of SPEC section 7 drive the flow. Every test also checks that the
+browser saw no console error and no Content-Security-Policy violation (in the page and in the
+challenge iframe), except the HTTP error answers the flow expects (listed per test).
+
+Screenshots of each state land in artifacts/screenshots/ on every run.
+"""
+import base64
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import ROOT, production_sdk_url
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SDK_FILE = os.path.join(ROOT, "node_modules", "@authsignal", "browser", "dist", "index.min.js")
+AXE_FILE = os.path.join(ROOT, "node_modules", "axe-core", "axe.min.js")
+SHOTS = os.path.join(ROOT, "artifacts", "screenshots")
+SDK_URL = production_sdk_url()
+SCREENS = {
+    "desktop": {"viewport": {"width": 1280, "height": 860}},
+    "phone": {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
+              "is_mobile": True, "has_touch": True},
+}
+CHALLENGE_TITLE = "Authsignal multi-factor authentication"  # the SDK's iframe title
+TIMEOUT_MS = 10_000
+# Signed out, a page load asks /auth/refresh and gets 401: Chromium logs that answer.
+SIGNED_OUT_LOAD = ("/auth/refresh", 401)
+
+# Records each console message, page error and CSP violation, in every frame.
+REPORT_CSP = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__reportCspViolation({
+    directive: event.violatedDirective, blocked: event.blockedURI, sample: event.sample,
+    source: event.sourceFile, document: event.documentURI,
+  });
+});
+"""
+
+
+@dataclass
+class Watch:
+    """What the browser complained about during one test."""
+    console_errors: list = field(default_factory=list)
+    csp_violations: list = field(default_factory=list)
+    page_errors: list = field(default_factory=list)
+    left_loopback: list = field(default_factory=list)
+    sdk_served: int = 0
+
+    def on_console(self, message):
+        if message.type in ("error", "assert"):
+            self.console_errors.append((message.text, message.location.get("url", "")))
+
+    def expected_http_error(self, text, url, allowed):
+        status = re.match(r"Failed to load resource: the server responded with a status of (\d+)", text)
+        return bool(status) and (urlsplit(url).path, int(status.group(1))) in allowed
+
+    def assert_clean(self, *allowed):
+        allowed = {SIGNED_OUT_LOAD, *allowed}
+        errors = [(text, url) for text, url in self.console_errors
+                  if not self.expected_http_error(text, url, allowed)]
+        assert not errors, f"console errors: {errors}"
+        assert not self.csp_violations, f"CSP violations: {self.csp_violations}"
+        assert not self.page_errors, f"uncaught page errors: {self.page_errors}"
+        assert not self.left_loopback, f"requests that would need the network: {self.left_loopback}"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="session")
+def sdk_bytes():
+    with open(SDK_FILE, "rb") as handle:
+        return handle.read()
+
+
+@pytest.fixture(scope="session")
+def axe_source():
+    with open(AXE_FILE, encoding="utf-8") as handle:
+        return handle.read()
+
+
+@pytest.fixture
+def open_page(browser, browser_stack, sdk_bytes):
+    """open_page(screen="desktop", scheme="light") → (page, watch), at the sign-in page."""
+    contexts = []
+
+    def answer(route, watch):
+        url = route.request.url
+        if url == SDK_URL:
+            watch.sdk_served += 1
+            route.fulfill(status=200, body=sdk_bytes, headers={
+                "Content-Type": "application/javascript; charset=utf-8",
+                "Access-Control-Allow-Origin": "*",
+                "Cache-Control": "public, max-age=31536000, immutable",
+            })
+        elif urlsplit(url).hostname in ("127.0.0.1", "localhost") or url.startswith("data:"):
+            route.continue_()
+        else:
+            watch.left_loopback.append(url)
+            route.abort("blockedbyclient")
+
+    def opener(screen="desktop", scheme="light"):
+        watch = Watch()
+        context = browser.new_context(color_scheme=scheme, reduced_motion="reduce", **SCREENS[screen])
+        contexts.append(context)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.expose_binding("__reportCspViolation", lambda source, violation: watch.csp_violations.append(violation))
+        context.add_init_script(REPORT_CSP)
+        context.route("**/*", lambda route: answer(route, watch))
+        page = context.new_page()
+        page.on("console", watch.on_console)
+        page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
+        page.goto(browser_stack.app_url + "/")
+        expect(page.get_by_label("Email")).to_be_visible()
+        return page, watch
+
+    yield opener
+    for context in contexts:
+        context.close()
+
+
+def shot(page, name, full_page=False):
+    os.makedirs(SHOTS, exist_ok=True)
+    page.screenshot(path=os.path.join(SHOTS, f"{name}.png"), full_page=full_page, animations="disabled")
+
+
+def axe_violations(frame, axe_source, **options):
+    """axe-core's violations in one frame (injected through the DevTools protocol, so the
+    page's CSP neither blocks nor notices it)."""
+    frame.evaluate(axe_source)
+    results = frame.evaluate("(options) => axe.run(document, options)", {"iframes": False, **options})
+    return [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:5]) for v in results["violations"]]
+
+
+def challenge_frame(page):
+    return page.get_by_title(CHALLENGE_TITLE).content_frame
+
+
+def challenge_document(page):
+    return page.get_by_title(CHALLENGE_TITLE).element_handle().content_frame()
+
+
+def start_sign_in(page, email):
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Sign in").click()
+    challenge = challenge_frame(page)
+    expect(challenge.get_by_label("Verification code")).to_be_visible()
+    return challenge
+
+
+def code_for(stack, email):
+    mails = stack.mailbox(email)
+    assert mails, f"no code was mailed to {email}"
+    return mails[-1]["code"]
+
+
+def wrong(code):
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+def expect_signed_in(page, email):
+    expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
+
+
+def expect_api_answer(page, email):
+    """The /api/me answer, as the page shows it (its JSON, pretty-printed)."""
+    answer = page.get_by_text('"emailVerified": true')
+    expect(answer).to_be_visible()
+    expect(answer).to_contain_text(f'"email": "{email}"')
+
+
+def expect_signed_out(page):
+    expect(page.get_by_label("Email")).to_be_visible()
+    expect(page.get_by_role("button", name="Sign in")).to_be_enabled()
+    expect(page.get_by_text("Signed in as")).to_be_hidden()
+
+
+# ---- the whole flow, on each screen and colour scheme ----------------------------------------
+
+@pytest.mark.parametrize("screen,scheme", [("desktop", "light"), ("desktop", "dark"),
+                                           ("phone", "light"), ("phone", "dark")])
+def test_sign_in_call_the_api_reload_and_sign_out(open_page, browser_stack, email, axe_source, screen, scheme):
+    page, watch = open_page(screen, scheme)
+    name = f"{screen}-{scheme}"
+    assert axe_violations(page.main_frame, axe_source) == [], "sign-in form"
+    shot(page, f"{name}-1-form", full_page=True)
+
+    challenge = start_sign_in(page, email)
+    assert axe_violations(challenge_document(page), axe_source) == [], "challenge page"
+    shot(page, f"{name}-2-challenge")
+
+    challenge.get_by_label("Verification code").fill(code_for(browser_stack, email))
+    challenge.get_by_role("button", name="Verify").click()
+    expect_signed_in(page, email)
+    expect(page.get_by_title(CHALLENGE_TITLE)).to_have_count(0)
+
+    page.get_by_role("button", name="Call protected API").click()
+    expect_api_answer(page, email)
+    assert axe_violations(page.main_frame, axe_source) == [], "signed-in view"
+    shot(page, f"{name}-3-signed-in", full_page=True)
+
+    with page.expect_response(lambda r: r.url.endswith("/auth/refresh")) as refreshed:
+        page.reload()
+    assert refreshed.value.status == 200
+    expect_signed_in(page, email)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect_signed_out(page)
+    with page.expect_response(lambda r: r.url.endswith("/auth/refresh")) as refreshed:
+        page.reload()
+    assert refreshed.value.status == 401
+    expect_signed_out(page)
+    assert watch.sdk_served >= 1
+    watch.assert_clean()
+
+
+# ---- the unhappy paths -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("screen", ["desktop", "phone"])
+def test_a_wrong_code_shows_the_emulators_error_and_a_retry_succeeds(open_page, browser_stack, email, screen):
+    page, watch = open_page(screen)
+    challenge = start_sign_in(page, email)
+    code = code_for(browser_stack, email)
+
+    challenge.get_by_label("Verification code").fill(wrong(code))
+    challenge.get_by_role("button", name="Verify").click()
+    expect(challenge.get_by_role("status")).to_have_text("That code is not right. Check the latest email and try again.")
+    expect(challenge.get_by_label("Verification code")).to_have_attribute("aria-invalid", "true")
+    shot(page, f"{screen}-light-4-error-wrong-code")
+
+    challenge.get_by_label("Verification code").fill(code)
+    challenge.get_by_role("button", name="Verify").click()
+    expect_signed_in(page, email)
+    watch.assert_clean(("/challenge/verify", 400))
+
+
+def test_closing_the_challenge_is_a_calm_cancel_and_the_form_works_again(open_page, browser_stack, email):
+    page, watch = open_page()
+    start_sign_in(page, email)
+    page.mouse.click(8, 8)  # outside the dialog: the SDK closes it without a token
+    expect(page.get_by_title(CHALLENGE_TITLE)).to_have_count(0)
+    status = page.get_by_role("status")
+    expect(status).to_contain_text("Sign-in cancelled")
+    expect(status).not_to_have_attribute("data-kind", "error")
+    expect(page.get_by_label("Email")).to_be_focused()
+    shot(page, "desktop-light-5-cancelled")
+
+    challenge = start_sign_in(page, email)
+    challenge.get_by_label("Verification code").fill(code_for(browser_stack, email))
+    challenge.get_by_role("button", name="Verify").click()
+    expect_signed_in(page, email)
+    watch.assert_clean()
+
+
+@pytest.mark.parametrize("screen", ["desktop", "phone"])
+def test_an_outage_is_a_friendly_error_and_the_form_works_again(open_page, browser_stack, email, screen):
+    page, watch = open_page(screen)
+    browser_stack.fault("cognito", "InitiateAuth", "InternalErrorException")
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("status")).to_have_text("Sign-in is unavailable right now. Try again in a minute.")
+    expect(page.get_by_role("button", name="Sign in")).to_be_enabled()
+    shot(page, f"{screen}-light-4-error-outage", full_page=True)
+
+    challenge = start_sign_in(page, email)
+    challenge.get_by_label("Verification code").fill(code_for(browser_stack, email))
+    challenge.get_by_role("button", name="Verify").click()
+    expect_signed_in(page, email)
+    watch.assert_clean(("/auth/start", 503))
+
+
+def test_an_invalid_email_is_explained_without_asking_the_server(open_page):
+    page, watch = open_page()
+    starts = []
+    page.on("request", lambda request: starts.append(request.url) if request.url.endswith("/auth/start") else None)
+    page.get_by_label("Email").fill("not an email")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("status")).to_have_text("That does not look like an email address. Check it and try again.")
+    expect(page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Email")).to_be_focused()
+    assert starts == []  # the message and the check happen in the same task as the submit
+    watch.assert_clean()
+
+
+# ---- keyboard alone -----------------------------------------------------------------------------
+
+def test_the_whole_flow_with_the_keyboard_alone(open_page, browser_stack, email):
+    page, watch = open_page()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Email")).to_be_focused()
+    page.keyboard.type(email)
+    page.keyboard.press("Enter")
+
+    challenge = challenge_frame(page)
+    code_box = challenge.get_by_label("Verification code")
+    expect(code_box).to_be_focused()  # the dialog takes focus straight to the code box
+    page.keyboard.type(code_for(browser_stack, email))
+    page.keyboard.press("Enter")
+    expect_signed_in(page, email)
+    expect(page.get_by_role("heading", name=f"Signed in as {email}")).to_be_focused()
+
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Call protected API")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect_api_answer(page, email)
+
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Sign out")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect_signed_out(page)
+    expect(page.get_by_label("Email")).to_be_focused()
+    watch.assert_clean()
+
+
+# ---- the Web SDK, its URL and its one inline style -------------------------------------------
+
+def test_the_sdk_loads_from_the_production_url_and_its_popup_style_is_allowed(open_page, browser_stack, email):
+    page, watch = open_page()
+    assert page.locator("script[integrity]").get_attribute("src") == SDK_URL
+    assert watch.sdk_served == 1
+    csp = page.evaluate("""() => fetch(location.href).then((r) => r.headers.get("Content-Security-Policy"))""")
+    assert "'unsafe-inline'" not in csp
+
+    start_sign_in(page, email)
+    style = page.locator("style#__authsignal-popup-style")
+    expect(style).to_have_count(1)
+    text = style.evaluate("(element) => element.textContent")
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    style_src = next(d for d in csp.split(";") if d.strip().startswith("style-src")).split()
+    assert style_src == ["style-src", "'self'", f"'sha256-{digest}'"], "the CSP must allow exactly the SDK's style"
+    # Applied, not blocked: the SDK's rules position its dialog over the page.
+    container = page.locator("#__authsignal-popup-container")
+    assert container.evaluate("(element) => getComputedStyle(element).position") == "fixed"
+    assert container.evaluate("(element) => getComputedStyle(element).zIndex") == "2147483647"
+    watch.assert_clean()
