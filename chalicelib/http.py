@@ -103,6 +103,10 @@ def string_field(body, name, max_length):
         raise ApiError(400, "invalid_field", f"The field '{name}' must be a string.")
     if len(value) > max_length:
         raise ApiError(400, "invalid_field", f"The field '{name}' must be at most {max_length} characters.")
+    try:
+        value.encode("utf-8")  # JSON can carry lone surrogates ("\ud800"); UTF-8 cannot
+    except UnicodeEncodeError:
+        raise ApiError(400, "invalid_field", f"The field '{name}' is not valid Unicode text.") from None
     return value
 
 
