@@ -107,8 +107,19 @@ def _answers(url):
     return check
 
 
+# `chalice local`, with a listen backlog of 128 instead of socketserver's default 5: with
+# 5, fifty browsers signing in at once got connection resets. With autoreload, chalice
+# re-runs sys.argv as its worker, so sys.argv becomes this same command line again.
+CHALICE_LOCAL = (
+    "import sys; from chalice import local; from chalice.cli import cli; "
+    "local.ThreadedHTTPServer.request_queue_size = 128; "
+    "args = sys.argv[1:]; sys.argv = list(sys.orig_argv); "
+    "cli.main(args=args, prog_name='chalice', obj={})"
+)
+
+
 def chalice_command(host, port, autoreload):
-    command = [os.path.join(os.path.dirname(sys.executable), "chalice"), "local",
+    command = [sys.executable, "-c", CHALICE_LOCAL, "local",
                "--stage", STAGE, "--host", host, "--port", str(port)]
     return command + ([] if autoreload else ["--no-autoreload"])
 
