@@ -60,18 +60,15 @@
     return JSON.parse(new TextDecoder().decode(bytes));
   }
 
-  // The claims worth explaining, in reading order; the rest follow under their own names.
+  // The claims worth explaining, in reading order; all of them are in the JSON below.
   const CLAIM_LABELS = {
     email: "Email",
     email_verified: "Email verified",
     sub: "User ID",
-    "cognito:username": "User name",
     auth_time: "Signed in",
-    iat: "Issued",
     exp: "Expires",
     iss: "Issuer (user pool)",
     aud: "Audience (app client)",
-    token_use: "Token type",
   };
   const TIME_CLAIMS = new Set(["auth_time", "iat", "exp"]);
 
@@ -106,19 +103,22 @@
   function showClaims(claims) {
     const list = $("claims");
     list.replaceChildren();
-    const names = Object.keys(CLAIM_LABELS).filter((name) => name in claims)
-      .concat(Object.keys(claims).filter((name) => !(name in CLAIM_LABELS)));
-    for (const name of names) {
+    for (const [name, label] of Object.entries(CLAIM_LABELS)) {
+      if (!(name in claims)) continue;
       const term = document.createElement("dt");
-      term.textContent = CLAIM_LABELS[name] || name;
-      if (CLAIM_LABELS[name]) {
-        const code = document.createElement("code");
-        code.textContent = name;
-        term.append(code);
-      }
+      const code = document.createElement("code");
+      code.textContent = name;
+      term.append(label, code);
       list.append(term, claimValue(name, claims[name]));
     }
     $("claims-json").textContent = JSON.stringify(claims, null, 2);
+  }
+
+  // "name@example.com" may break before the "@" on a narrow screen, not mid-word.
+  function showEmail(element, email) {
+    const at = email.lastIndexOf("@");
+    if (at > 0) element.replaceChildren(email.slice(0, at), document.createElement("wbr"), email.slice(at));
+    else element.textContent = email;
   }
 
   function settle() {
@@ -130,7 +130,7 @@
     state.accessToken = answer.accessToken;
     const claims = claimsOf(answer.idToken);
     const email = claims.email || "";
-    $("signed-in-email").textContent = email;
+    showEmail($("signed-in-email"), email);
     $("avatar").textContent = email.charAt(0);
     showClaims(claims);
     $("api-section").hidden = true;
@@ -138,6 +138,7 @@
     settle();
     $("signin-view").hidden = true;
     $("signed-in-view").hidden = false;
+    $("signed-in-details").hidden = false;
     if (moveFocus) $("signed-in-title").focus();
   }
 
@@ -145,6 +146,7 @@
     state.accessToken = null;
     settle();
     $("signed-in-view").hidden = true;
+    $("signed-in-details").hidden = true;
     $("signin-view").hidden = false;
   }
 
