@@ -24,6 +24,8 @@ from playwright.sync_api import expect, sync_playwright
 
 from tests.conftest import ROOT, production_sdk_url
 
+pytestmark = [pytest.mark.browser, pytest.mark.devstack]
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
