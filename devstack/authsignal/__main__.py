@@ -25,10 +25,9 @@ def stage_environment(project_dir: Path, stage: str) -> dict:
 
 def print_mail(message: dict) -> None:
     # The dev mailbox: the one place an OTP is shown, by design.
-    print(
-        f'[mailbox] to={message["to"]} subject="{message["subject"]}" code={message["code"]}',
-        flush=True,
-    )
+    # One write per line, so that concurrent request log lines never split it.
+    sys.stdout.write(f'[mailbox] to={message["to"]} subject="{message["subject"]}" code={message["code"]}\n')
+    sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -92,7 +92,9 @@ class EmulatorServer(ThreadingHTTPServer):
 def make_server(host: str, port: int, secret_key: str, tenant_id: str, project_dir: Path,
                 token_ttl: int = 600, log: Callable[[str], None] | None = None,
                 mail_sink: Callable[[dict], None] | None = None) -> EmulatorServer:
-    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    # One write per line: print() writes the text and the newline separately, and another
+    # thread's line (the mailbox, on stdout into the same pipe) could land in between.
+    log = log or (lambda line: (sys.stderr.write(line + "\n"), sys.stderr.flush()))
     signer = TokenSigner(ttl_seconds=token_ttl)
 
     def store_factory(base_url: str) -> Store:
