@@ -10,7 +10,7 @@ setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "pip==26.2.1"  # chalice 1.34 wants pip < 26.3
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
