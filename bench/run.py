@@ -18,28 +18,22 @@ a bounded number of processes and sign-ins, and takes well under three minutes.
    share (their handling time from /_dev/stats "seconds", trigger code taken out).
 """
 import json
-import inspect
 import math
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 import zipfile
-from collections import deque
-from urllib.parse import parse_qs, urlsplit
 
 import requests
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from devstack import run as devstack_run  # noqa: E402
+from devstack import harness  # noqa: E402
 
 PYTHON = sys.executable
 COLD_RUNS = 16            # rounds; the first is a warm-up of the OS caches and not counted
@@ -54,91 +48,34 @@ ACTION = "cognitoAuth"
 # /auth/start holds its answer to a floor (AUTH_START_MIN_SECONDS) so its time does not
 # tell who has an account; the benchmark sets it to 0 to time the work under it.
 NO_FLOOR = {"AUTH_START_MIN_SECONDS": "0"}
-# The dev stack runner, with the floor off in the stage it gives `chalice local`.
-STACK = (
-    "import sys\n"
-    "from devstack import run\n"
-    "overrides = run.endpoint_overrides\n"
-    f"run.endpoint_overrides = lambda *args: {{**overrides(*args), **{NO_FLOOR!r}}}\n"
-    "sys.exit(run.main(sys.argv[1:]))\n"
-)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # --------------------------------------------------------------------------- dev stack
 
 class Stack:
-    """`python -m devstack` on free ports, as the tests run it."""
+    """The dev stack on free ports (devstack.harness, as the tests run it), floor off."""
 
-    def __init__(self):
-        ports = {name: free_port() for name in ("app", "authsignal", "cognito")}
-        self.app = f"http://127.0.0.1:{ports['app']}"
-        self.authsignal = f"http://127.0.0.1:{ports['authsignal']}"
-        self.cognito = f"http://127.0.0.1:{ports['cognito']}"
-        self.overrides = {**devstack_run.endpoint_overrides("127.0.0.1", ports["authsignal"], ports["cognito"]),
-                          **NO_FLOOR}
-        self.log = deque(maxlen=200)
-        self.workdir = tempfile.TemporaryDirectory(prefix="bench-")
-        args = ["--no-autoreload", "--app-port", str(ports["app"]),
-                "--authsignal-port", str(ports["authsignal"]), "--cognito-port", str(ports["cognito"])]
-        if "target" in inspect.signature(devstack_run.linked_project).parameters:
-            # Our own copy of the linked project, so a test run at the same time keeps its own.
-            args += ["--linked-project", os.path.join(self.workdir.name, "project")]
-        self.process = subprocess.Popen(
-            [PYTHON, "-c", STACK, *args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-            start_new_session=True)
-        ready = threading.Event()
-
-        def relay():
-            for line in self.process.stdout:
-                self.log.append(line)
-                if line.startswith("DEVSTACK READY"):
-                    ready.set()
-        threading.Thread(target=relay, daemon=True).start()
-        deadline = time.monotonic() + 90
-        while not ready.wait(0.1):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise SystemExit("dev stack did not start:\n" + "".join(self.log))
+    def __init__(self, workdir):
+        project = os.path.join(workdir, "project")  # our own copy: a test run may share the machine
+        floor_off = [arg for name, value in NO_FLOOR.items() for arg in ("--set", f"{name}={value}")]
+        self._running = harness.running(*floor_off, project_dir=project)
+        self.devstack = self._running.__enter__()
+        self.app = self.devstack.app_url
+        self.authsignal = self.devstack.authsignal_url
+        self.cognito = self.devstack.cognito_url
         self.http = requests.Session()
 
     def stop(self):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.workdir.cleanup()
+        self._running.__exit__(None, None, None)
 
     def stage_env(self):
-        with open(os.path.join(ROOT, ".chalice", "config.json")) as handle:
-            config = json.load(handle)
-        return {**config["environment_variables"],
-                **config["stages"]["local"]["environment_variables"], **self.overrides}
+        return self.devstack.local_env()
+
+    def token(self, challenge_url, email):
+        """What the challenge page does in the browser: open it (sends the code), submit it."""
+        return self.devstack.token_for(challenge_url, email)
 
     def stats(self):
         return {name: self.http.get(url + "/_dev/stats", timeout=5).json()
                 for name, url in (("cognito", self.cognito), ("authsignal", self.authsignal))}
-
-    def token(self, challenge_url, email):
-        """What the challenge page does in the browser: open it (sends the code), submit it."""
-        page = self.http.get(challenge_url, timeout=5)
-        page.raise_for_status()
-        mail = self.http.get(self.authsignal + "/_dev/mailbox", params={"email": email}, timeout=5)
-        code = mail.json()[-1]["code"]
-        token = parse_qs(urlsplit(challenge_url).query)["token"][0]
-        answer = self.http.post(self.authsignal + "/challenge/verify",
-                                json={"token": token, "code": code}, timeout=5)
-        answer.raise_for_status()
-        return answer.json()["token"]
 
     def call(self, path, body):
         started = time.perf_counter()
@@ -404,7 +341,8 @@ def main():
     failures = []
     print(f"Benchmark on {os.cpu_count()} CPU(s), Python {sys.version.split()[0]}; starting the dev stack ...",
           flush=True)
-    stack = Stack()
+    workdir = tempfile.TemporaryDirectory(prefix="bench-")
+    stack = Stack(workdir.name)
     try:
         # Warm the app (chalice local imports boto3 on its first call), then the new users.
         new_phases, returning_phases = [], []
@@ -429,6 +367,7 @@ def main():
         print(f"cold starts done ({time.monotonic() - began:.0f} s); chalice package ...", flush=True)
     finally:
         stack.stop()
+        workdir.cleanup()
     zip_bytes, unzipped_bytes, zip_tops = package_size()
 
     # 1 + 2: cold starts and memory

@@ -1,15 +1,16 @@
 """The offline dev stack in one command: Authsignal and Cognito emulators, and `chalice local`.
 
     python -m devstack [--app-port 8000] [--authsignal-port 8001] [--cognito-port 8002]
-                       [--sdk-url URL] [--linked-project DIR]
+                       [--set NAME=VALUE ...] [--linked-project DIR]
 
 Each service is a child process whose output is shown with a prefix. Ctrl-C (or
 SIGTERM, or any child dying) stops all three. With other ports than the defaults,
 `chalice local` runs from `.devstack/project`, a copy of the project made of links
 and a config whose endpoints point at those ports (Chalice's stage variables
 override the process environment, so that is the one place to change them).
-`--sdk-url` makes the page load the Web SDK from another URL (the browser tests use the
-production CDN URL and answer it themselves); it also goes through that linked copy.
+`--set NAME=VALUE` changes one of the local stage's variables for the app and its
+triggers (the browser tests load the Web SDK from its production URL; the benchmark
+turns off the /auth/start floor); it also goes through that linked copy.
 """
 import argparse
 import json
@@ -24,7 +25,6 @@ import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGE = "local"
-DEFAULT_PORTS = {"app": 8000, "authsignal": 8001, "cognito": 8002}
 PROJECT_ENTRIES = ("app.py", "chalicelib", "triggers", "static", "vendor", "requirements.txt")
 READY_TIMEOUT_SECONDS = 60
 
@@ -118,6 +118,13 @@ CHALICE_LOCAL = (
 )
 
 
+def _setting(text):
+    name, equals, value = text.partition("=")
+    if not name or not equals:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name, value
+
+
 def chalice_command(host, port, autoreload):
     command = [sys.executable, "-c", CHALICE_LOCAL, "local",
                "--stage", STAGE, "--host", host, "--port", str(port)]
@@ -131,16 +138,16 @@ def main(argv=None):
     parser.add_argument("--authsignal-port", type=int, default=int(os.environ.get("AUTHSIGNAL_PORT", 8001)))
     parser.add_argument("--cognito-port", type=int, default=int(os.environ.get("COGNITO_PORT", 8002)))
     parser.add_argument("--no-autoreload", action="store_true", help="don't restart the app on code changes")
-    parser.add_argument("--sdk-url", help="where the page loads the Web SDK from (default: the Authsignal emulator)")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=_setting,
+                        help="override a local-stage variable for the app and its triggers")
     parser.add_argument("--linked-project", help="where to put the linked project copy (default: .devstack/project)")
     args = parser.parse_args(argv)
 
     python = sys.executable
     overrides = endpoint_overrides(args.host, args.authsignal_port, args.cognito_port)
-    if args.sdk_url:
-        overrides["AUTHSIGNAL_SDK_URL"] = args.sdk_url
-    defaults = ((args.authsignal_port, args.cognito_port) == (DEFAULT_PORTS["authsignal"], DEFAULT_PORTS["cognito"])
-                and overrides["AUTHSIGNAL_SDK_URL"] == local_stage_env()["AUTHSIGNAL_SDK_URL"])
+    overrides.update(args.set)
+    stage = local_stage_env()
+    defaults = all(stage.get(name) == value for name, value in overrides.items())
     services = []
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
