@@ -1,16 +1,16 @@
 """Shared by the tests/test_security_*.py suites: a user's moves over real HTTP, the error
 shape, and a registry of every secret the suites saw (tokens, OTP codes, sessions, refresh
 cookies, email addresses), which test_security_logs.py then looks for in every log line."""
-import base64
-import json
 import logging
 import threading
 from urllib.parse import parse_qs, urlsplit
 
 import requests
 
+from chalicelib.http import REFRESH_COOKIE
+from chalicelib.signin import jwt_claims as claims  # noqa: F401  (the suites import it from here)
+
 TIMEOUT = 20
-REFRESH_COOKIE = "cas_refresh"
 
 # ------------------------------------------------------------------ secrets seen
 
@@ -61,11 +61,6 @@ def capture_in_process_logs():
 
 
 # ------------------------------------------------------------------ shapes
-
-
-def claims(jwt):
-    part = jwt.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
 def assert_error(response, status, code=None):

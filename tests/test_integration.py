@@ -1,10 +1,10 @@
 """The running dev stack over real HTTP, as the page uses it: `chalice local` in front of
 the Cognito emulator (running the app's own triggers) and the Authsignal emulator."""
-import base64
-import json
 
 import pytest
 import requests
+
+from chalicelib.signin import jwt_claims as claims
 
 
 @pytest.fixture
@@ -16,11 +16,6 @@ def http(devstack):
 
 def url(devstack, path):
     return devstack.app_url + path
-
-
-def claims(jwt):
-    part = jwt.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
 
 
 def start(http, devstack, email):
