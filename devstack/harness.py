@@ -4,7 +4,6 @@
         token = stack.token_for(challenge_url, email)
 """
 import contextlib
-import json
 import os
 import signal
 import socket
@@ -17,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 
-from devstack.run import ROOT, STAGE, endpoint_overrides
+from devstack.run import ROOT, endpoint_overrides, local_stage_env
 
 START_TIMEOUT_SECONDS = 90
 
@@ -39,10 +38,7 @@ class DevStack:
 
     def local_env(self):
         """The local stage's environment variables, as this stack's app sees them."""
-        with open(os.path.join(ROOT, ".chalice", "config.json")) as handle:
-            config = json.load(handle)
-        return {**config["environment_variables"],
-                **config["stages"][STAGE]["environment_variables"], **self.env}
+        return {**local_stage_env(), **self.env}
 
     def _url(self, which):
         return self.cognito_url if which == "cognito" else self.authsignal_url

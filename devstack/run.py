@@ -40,8 +40,11 @@ def endpoint_overrides(host, authsignal_port, cognito_port):
 
 
 def local_stage_env():
+    """The local stage's variables as Chalice gives them to the app: the top-level
+    `environment_variables` of .chalice/config.json, overlaid by the stage's."""
     with open(os.path.join(ROOT, ".chalice", "config.json")) as handle:
-        return json.load(handle)["stages"][STAGE]["environment_variables"]
+        config = json.load(handle)
+    return {**config["environment_variables"], **config["stages"][STAGE]["environment_variables"]}
 
 
 def linked_project(overrides, target=None):
