@@ -2,6 +2,7 @@
 
     python -m devstack [--app-port 8000] [--authsignal-port 8001] [--cognito-port 8002]
                        [--set NAME=VALUE ...] [--linked-project DIR]
+                       [--default-outcome OUTCOME] [--rule EMAIL=OUTCOME ...]
 
 Each service is a child process whose output is shown with a prefix. Ctrl-C (or
 SIGTERM, or any child dying) stops all three. With other ports than the defaults,
@@ -11,6 +12,8 @@ override the process environment, so that is the one place to change them).
 `--set NAME=VALUE` changes one of the local stage's variables for the app and its
 triggers (the browser tests load the Web SDK from its production URL; the benchmark
 turns off the /auth/start floor); it also goes through that linked copy.
+`--default-outcome` and `--rule` configure the Authsignal emulator's dev tenant (what
+`track` answers; also settable at run time with `POST /_dev/tenant`).
 """
 import argparse
 import json
@@ -128,6 +131,13 @@ def _setting(text):
     return name, value
 
 
+def authsignal_options(args):
+    options = [f"--rule={rule}" for rule in args.rule]
+    if args.default_outcome:
+        options.append(f"--default-outcome={args.default_outcome}")
+    return options
+
+
 def chalice_command(host, port, autoreload):
     command = [sys.executable, "-c", CHALICE_LOCAL, "local",
                "--stage", STAGE, "--host", host, "--port", str(port)]
@@ -143,6 +153,10 @@ def main(argv=None):
     parser.add_argument("--no-autoreload", action="store_true", help="don't restart the app on code changes")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=_setting,
                         help="override a local-stage variable for the app and its triggers")
+    parser.add_argument("--default-outcome", help="the dev tenant action's default outcome "
+                        "(CHALLENGE, ALLOW, BLOCK or REVIEW_REQUIRED; default CHALLENGE)")
+    parser.add_argument("--rule", action="append", default=[], metavar="EMAIL=OUTCOME",
+                        help="a dev tenant rule: track for EMAIL answers OUTCOME")
     parser.add_argument("--linked-project", help="where to put the linked project copy (default: .devstack/project)")
     args = parser.parse_args(argv)
 
@@ -157,7 +171,8 @@ def main(argv=None):
     try:
         services.append(Service("authsignal", [
             python, "-m", "devstack.authsignal", "--host", args.host,
-            "--port", str(args.authsignal_port), "--project-dir", ROOT, "--stage", STAGE]))
+            "--port", str(args.authsignal_port), "--project-dir", ROOT, "--stage", STAGE,
+            *authsignal_options(args)]))
         services.append(Service("cognito", [
             python, "-m", "devstack.cognito", "--host", args.host, "--port", str(args.cognito_port),
             "--project-dir", ROOT, "--stage", STAGE,

@@ -114,17 +114,115 @@ def sign_in(emu, sdk, user_id: str, email: str) -> dict:
 # ---- server API ---------------------------------------------------------------
 
 
+def tenant(emu, body=None):
+    if body is None:
+        response = requests.get(f"{emu.url}/_dev/tenant", timeout=5)
+    else:
+        response = requests.post(f"{emu.url}/_dev/tenant", json=body, timeout=5)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_user_is_enrolled_only_once_a_challenge_succeeds(emu, sdk):
+    user_id, email = new_user()
+    unfinished = sdk.track(user_id, ACTION, {"email": email})
+    assert open_page(unfinished["url"]).status_code == 200  # a code went out, none entered
+    assert sdk.track(user_id, ACTION, {"email": email})["state"] == "ALLOW"
+
+    enrolling = sign_in(emu, sdk, user_id, email)
+    assert enrolling["state"] == "ALLOW" and enrolling["is_enrolled"] is False
+    # Completing enrolment is a succeeded challenge: that token validates.
+    assert sdk.validate_challenge({"token": enrolling["token"]})["state"] == "CHALLENGE_SUCCEEDED"
+
+    again = sdk.track(user_id, ACTION, {"email": email})
+    assert again["state"] == "CHALLENGE_REQUIRED"
+    assert again["is_enrolled"] is True
+    assert again["enrolled_verification_methods"] == ["EMAIL_OTP"]
+    # Another user is not enrolled by this one's success.
+    assert sdk.track(str(uuid.uuid4()), ACTION, {"email": email})["state"] == "ALLOW"
+
+
+def test_tenant_rules_and_default_outcome_decide_the_state(emu, sdk):
+    user_id, email = new_user()
+    sign_in(emu, sdk, user_id, email)
+    blocked_id, blocked = new_user()
+    review_id, review = new_user()
+    try:
+        described = tenant(emu, {"rules": {blocked.upper(): "BLOCK", review: "REVIEW_REQUIRED"}})
+        assert described["rules"] == {blocked: "BLOCK", review: "REVIEW_REQUIRED"}
+        assert described["defaultOutcome"] == "CHALLENGE"
+        block = sdk.track(blocked_id, ACTION, {"email": blocked})
+        assert block["state"] == "BLOCK"
+        assert set(block) >= {"url", "token", "idempotency_key"}  # present in every answer
+        assert sdk.track(review_id, ACTION, {"email": review})["state"] == "REVIEW_REQUIRED"
+        # A blocked action's page offers no code, and validate never says it succeeded.
+        page = open_page(block["url"])
+        assert page.status_code == 200 and "Sign-in blocked" in page.text
+        assert mailbox(emu, blocked) == []
+        assert verify(emu, block["token"], "123456").json()["errorCode"] == "blocked"
+        assert sdk.validate_challenge({"token": block["token"]})["is_valid"] is False
+
+        # An enrolled user with the action not set to challenge: ALLOW.
+        tenant(emu, {"defaultOutcome": "ALLOW"})
+        allowed = sdk.track(user_id, ACTION, {"email": email})
+        assert (allowed["state"], allowed["is_enrolled"]) == ("ALLOW", True)
+        assert sdk.validate_challenge({"token": allowed["token"]})["is_valid"] is False
+
+        tenant(emu, {"defaultOutcome": "CHALLENGE", "rules": {email: "ALLOW"}})
+        assert sdk.track(user_id, ACTION, {"email": email})["state"] == "ALLOW"
+        tenant(emu, {"rules": {email: None, blocked: None}})
+        assert sdk.track(user_id, ACTION, {"email": email})["state"] == "CHALLENGE_REQUIRED"
+        assert sdk.track(blocked_id, ACTION, {"email": blocked})["state"] == "ALLOW"
+    finally:
+        tenant(emu, {"defaultOutcome": "CHALLENGE", "rules": {blocked: None, review: None, email: None}})
+
+
+@pytest.mark.parametrize("body", [
+    {"defaultOutcome": "DENY"},
+    {"rules": {"someone@example.com": "MAYBE"}},
+    {"rules": {"not-an-email": "BLOCK"}},
+    {"rules": []},
+    {"other": 1},
+])
+def test_tenant_endpoint_refuses_what_the_portal_cannot_set(emu, body):
+    answer = requests.post(f"{emu.url}/_dev/tenant", json=body, timeout=5)
+    assert answer.status_code == 400
+    assert answer.json()["error"]
+
+
+def test_tenant_rules_from_the_command_line_and_reset():
+    emulator = Emulator("--rule", "Blocked@Example.com=BLOCK", "--default-outcome", "ALLOW")
+    try:
+        sdk = emulator.client()
+        assert tenant(emulator) == {"defaultOutcome": "ALLOW", "rules": {"blocked@example.com": "BLOCK"}}
+        assert sdk.track("u1", ACTION, {"email": "blocked@example.com"})["state"] == "BLOCK"
+        user_id, email = new_user()
+        sign_in(emulator, sdk, user_id, email)
+        assert sdk.track(user_id, ACTION, {"email": email})["state"] == "ALLOW"  # enrolled, ALLOW
+        tenant(emulator, {"defaultOutcome": "CHALLENGE", "rules": {"blocked@example.com": None}})
+        requests.post(f"{emulator.url}/_dev/reset", json={"state": True}, timeout=5)
+        # Reset: back to the command line's tenant, nobody enrolled.
+        assert tenant(emulator)["rules"] == {"blocked@example.com": "BLOCK"}
+        assert sdk.track(user_id, ACTION, {"email": email})["is_enrolled"] is False
+    finally:
+        emulator.stop()
+    bad = subprocess.run([sys.executable, "-m", "devstack.authsignal", "--port", "0",
+                          "--rule", "x@example.com=MAYBE"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and "MAYBE" in bad.stderr
+
+
 def test_track_returns_a_challenge_url_and_a_fresh_signed_token(emu, sdk):
     user_id, email = new_user()
     first = sdk.track(user_id, ACTION, {"email": email, "redirectUrl": "http://127.0.0.1:8000/"})
     second = sdk.track(user_id, ACTION, {"email": email})
 
-    assert first["state"] == "CHALLENGE_REQUIRED"
+    # A new user has no authenticator: ALLOW, not enrolled, and the URL enrols one.
+    assert first["state"] == "ALLOW"
     assert first["url"] == f"{emu.url}/challenge?token={first['token']}"
     assert first["token"].count(".") == 2
     assert str(uuid.UUID(first["idempotency_key"])) == first["idempotency_key"]
-    assert first["is_enrolled"] is True
-    assert first["enrolled_verification_methods"] == ["EMAIL_OTP"]
+    assert first["is_enrolled"] is False
+    assert first["enrolled_verification_methods"] == []
     assert first["default_verification_method"] == "EMAIL_OTP"
     assert "EMAIL_OTP" in first["allowed_verification_methods"]
     assert second["token"] != first["token"]
@@ -136,7 +234,7 @@ def test_track_keeps_a_given_idempotency_key(sdk):
     key = str(uuid.uuid4())
     tracked = sdk.track(user_id, ACTION, {"email": email, "idempotencyKey": key})
     assert tracked["idempotency_key"] == key
-    assert sdk.get_action(user_id, ACTION, key)["state"] == "CHALLENGE_REQUIRED"
+    assert sdk.get_action(user_id, ACTION, key)["state"] == "ALLOW"  # a new user: enrolment
 
 
 def test_wrong_secret_is_401_with_the_reference_body(emu):
@@ -173,8 +271,9 @@ def test_track_refuses_a_body_that_is_not_an_object(emu):
     assert set(response.json()) == {"error", "errorCode", "errorDescription"}
 
 
-def test_validate_before_the_challenge_is_not_valid(sdk):
+def test_validate_before_the_challenge_is_not_valid(emu, sdk):
     user_id, email = new_user()
+    sign_in(emu, sdk, user_id, email)  # enrolled: the next track is a challenge
     tracked = sdk.track(user_id, ACTION, {"email": email})
     result = sdk.validate_challenge({"token": tracked["token"], "userId": user_id, "action": ACTION})
     assert result["is_valid"] is False
@@ -330,7 +429,7 @@ def test_wrong_code_is_400_then_the_right_code_works(emu, sdk):
     assert answer.status_code == 400
     assert answer.headers["Content-Type"] == "application/json"
     assert answer.json()["error"] == WRONG_CODE
-    assert sdk.validate_challenge({"token": tracked["token"]})["state"] == "CHALLENGE_REQUIRED"
+    assert sdk.validate_challenge({"token": tracked["token"]})["is_valid"] is False
 
     assert verify(emu, tracked["token"], code).status_code == 200
     assert sdk.validate_challenge({"token": tracked["token"]})["is_valid"] is True
@@ -445,7 +544,7 @@ def test_faults_500_garbage_and_timeout(emu, sdk):
         slow.validate_challenge({"token": tracked["token"]})
     assert caught.value.status_code is None
     assert time.monotonic() - started < 3
-    assert sdk.validate_challenge({"token": tracked["token"]})["state"] == "CHALLENGE_REQUIRED"
+    assert sdk.validate_challenge({"token": tracked["token"]})["is_valid"] is False
 
     bad = requests.post(f"{emu.url}/_dev/faults", json={"operation": "track", "fault": "boom"}, timeout=5)
     assert bad.status_code == 400

@@ -1,4 +1,5 @@
-"""CLI: python -m devstack.authsignal --port 8001 [--host 127.0.0.1] [--project-dir .] [--stage local]"""
+"""CLI: python -m devstack.authsignal --port 8001 [--host 127.0.0.1] [--project-dir .] [--stage local]
+       [--default-outcome CHALLENGE] [--rule EMAIL=OUTCOME ...]"""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 from .server import make_server, serve
+from .tenant import OUTCOMES, Tenant
 
 
 def stage_environment(project_dir: Path, stage: str) -> dict:
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--secret-key", help="default: the stage's AUTHSIGNAL_SECRET_KEY")
     parser.add_argument("--tenant-id", help="default: the stage's AUTHSIGNAL_TENANT_ID")
     parser.add_argument("--token-ttl", type=int, default=600, help="token lifetime in seconds")
+    parser.add_argument("--default-outcome", default="CHALLENGE", choices=OUTCOMES,
+                        help="the tenant action's default outcome (default CHALLENGE)")
+    parser.add_argument("--rule", action="append", default=[], metavar="EMAIL=OUTCOME",
+                        help=f"a dev rule: track for EMAIL answers OUTCOME ({', '.join(OUTCOMES)})")
     args = parser.parse_args(argv)
 
     env = stage_environment(args.project_dir, args.stage)
@@ -51,6 +57,14 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.token_ttl < 1:
         parser.error("--token-ttl must be at least 1")
+    rules = {}
+    for rule in args.rule:
+        email, _, outcome = rule.rpartition("=")
+        rules[email] = outcome
+    try:
+        tenant = Tenant(default_outcome=args.default_outcome, rules=rules)
+    except ValueError as exc:
+        parser.error(f"--rule: {exc}")
 
     server = make_server(
         args.host,
@@ -60,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         project_dir=args.project_dir.resolve(),
         token_ttl=args.token_ttl,
         mail_sink=print_mail,
+        tenant=tenant,
     )
 
     def stop(signum, frame):

@@ -15,6 +15,7 @@ from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .state import ApiError, ChallengeError, Store
+from .tenant import Tenant
 from .tokens import TokenSigner
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -39,6 +40,7 @@ PAGE_TEXT = {
     "ready": ("Check your email", None),
     "succeeded": ("Already verified", "This sign-in is already verified. You can close this window."),
     "failed": ("Too many wrong codes", "Too many wrong codes. Close this window and sign in again."),
+    "blocked": ("Sign-in blocked", "This sign-in was blocked. Close this window."),
     "no_email": ("No email address", "There is no email address to send a code to."),
     "expired": ("Link expired", "This sign-in link has expired. Close this window and sign in again."),
     "invalid": ("Link not valid", "This sign-in link is not valid. Close this window and sign in again."),
@@ -91,14 +93,15 @@ class EmulatorServer(ThreadingHTTPServer):
 
 def make_server(host: str, port: int, secret_key: str, tenant_id: str, project_dir: Path,
                 token_ttl: int = 600, log: Callable[[str], None] | None = None,
-                mail_sink: Callable[[dict], None] | None = None) -> EmulatorServer:
+                mail_sink: Callable[[dict], None] | None = None,
+                tenant: Tenant | None = None) -> EmulatorServer:
     # One write per line: print() writes the text and the newline separately, and another
     # thread's line (the mailbox, on stdout into the same pipe) could land in between.
     log = log or (lambda line: (sys.stderr.write(line + "\n"), sys.stderr.flush()))
     signer = TokenSigner(ttl_seconds=token_ttl)
 
     def store_factory(base_url: str) -> Store:
-        return Store(signer, base_url, tenant_id=tenant_id, mail_sink=mail_sink)
+        return Store(signer, base_url, tenant_id=tenant_id, mail_sink=mail_sink, tenant=tenant)
 
     return EmulatorServer((host, port), store_factory, secret_key, project_dir, log)
 
@@ -272,6 +275,13 @@ class Handler(BaseHTTPRequestHandler):
                 raise BadRequest(400, "The request body must be a JSON object.")
             store.reset(clear_state=body.get("state") is True)
             self._json(200, {"reset": True, "state": body.get("state") is True})
+        elif method == "GET" and path == "/_dev/tenant":
+            self._json(200, store.tenant.describe())
+        elif method == "POST" and path == "/_dev/tenant":
+            try:
+                self._json(200, store.tenant.configure(self._read_json(empty={})))
+            except ValueError as exc:
+                raise BadRequest(400, str(exc)) from None
         elif method == "POST" and path == "/_dev/faults":
             body = self._read_json(empty={})
             if not isinstance(body, dict):

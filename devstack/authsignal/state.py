@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
 
+from .tenant import BLOCK, REVIEW_REQUIRED, Tenant
 from .tokens import TokenError, TokenSigner
 
 ACTION_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -53,6 +54,7 @@ WRONG_CODE = "That code is not right. Check the latest email and try again."
 TOO_MANY_WRONG = "Too many wrong codes. Close this window and sign in again."
 EXPIRED_LINK = "This sign-in link has expired. Close this window and sign in again."
 INVALID_LINK = "This sign-in link is not valid. Close this window and sign in again."
+BLOCKED = "This sign-in was blocked. Close this window."
 
 
 class ApiError(Exception):
@@ -122,7 +124,7 @@ class Action:
 class ChallengeView:
     """What the challenge page needs to render."""
 
-    state: str  # ready | succeeded | failed | no_email | expired | invalid
+    state: str  # ready | succeeded | failed | blocked | no_email | expired | invalid
     masked_email: str = ""
 
 
@@ -134,8 +136,10 @@ class Store:
         tenant_id: str = "",
         clock: Callable[[], float] = time.time,
         mail_sink: Callable[[dict], None] | None = None,
+        tenant: Tenant | None = None,
     ):
         self.signer = signer
+        self.tenant = tenant or Tenant(clock=clock)
         self.base_url = base_url
         self.tenant_id = tenant_id
         self._clock = clock
@@ -172,6 +176,8 @@ class Store:
             if clear_state:
                 self._actions.clear()
                 self._mailbox.clear()
+        if clear_state:
+            self.tenant.reset()
 
     def set_fault(self, operation: object, fault: object, count: object) -> dict:
         if operation not in FAULTABLE_OPERATIONS:
@@ -226,6 +232,8 @@ class Store:
             raise ApiError(400, "invalid_request", "idempotencyKey is too long.")
         email = body.get("email") or None
         now = self._clock()
+        # Decided outside the store's lock: the tenant has its own.
+        decided = self.tenant.decide(user_id, email)
         with self._lock:
             record = self._actions.get(key)
             if record is None:
@@ -235,6 +243,7 @@ class Store:
                     idempotency_key=key,
                     email=email,
                     created_at=now,
+                    state=decided,
                     state_updated_at=now,
                     attributes={k: v for k, v in body.items() if k in TRACK_KEYS},
                 )
@@ -244,8 +253,8 @@ class Store:
                 raise ApiError(
                     400, "invalid_request", "idempotencyKey is already used by another action."
                 )
-            enrolled = [EMAIL_OTP] if record.email else []
             state = record.state
+        enrolled = self.tenant.enrolled_methods(user_id)
         token = self.signer.issue(
             {
                 "sub": user_id,
@@ -337,6 +346,8 @@ class Store:
                 return ChallengeView(state="succeeded")
             if record.state == "CHALLENGE_FAILED":
                 return ChallengeView(state="failed")
+            if record.state in (BLOCK, REVIEW_REQUIRED):
+                return ChallengeView(state="blocked")
             if not record.email:
                 return ChallengeView(state="no_email")
             if record.sends == 0:
@@ -350,6 +361,8 @@ class Store:
                 return {"token": token}
             if record.state == "CHALLENGE_FAILED":
                 raise ChallengeError(400, "challenge_failed", TOO_MANY_WRONG)
+            if record.state in (BLOCK, REVIEW_REQUIRED):
+                raise ChallengeError(400, "blocked", BLOCKED)
             digits = re.sub(r"\s+", "", code) if isinstance(code, str) else ""
             if not re.fullmatch(r"[0-9]{6}", digits):
                 raise ChallengeError(400, "invalid_code_format", "Enter the 6-digit code from the email.")
@@ -370,7 +383,11 @@ class Store:
             record.state_updated_at = now
             record.verification_method = EMAIL_OTP
             record.code_hash = None  # a code works once
-            return {"token": token}
+            user_id, email = record.user_id, record.email
+        # Proving the email enrols it (the first success turns ALLOW+isEnrolled:false
+        # into CHALLENGE_REQUIRED on the next track).
+        self.tenant.enroll(user_id, EMAIL_OTP, email=email.lower())
+        return {"token": token}
 
     def resend(self, token: object) -> dict:
         with self._lock:
@@ -379,6 +396,8 @@ class Store:
                 raise ChallengeError(400, "challenge_succeeded", "This sign-in is already verified.")
             if record.state == "CHALLENGE_FAILED":
                 raise ChallengeError(400, "challenge_failed", TOO_MANY_WRONG)
+            if record.state in (BLOCK, REVIEW_REQUIRED):
+                raise ChallengeError(400, "blocked", BLOCKED)
             if not record.email:
                 raise ChallengeError(400, "no_email", "There is no email address to send a code to.")
             if record.sends > MAX_RESENDS:  # the first send plus MAX_RESENDS more
