@@ -15,19 +15,27 @@ app.register_blueprint(triggers)
 _pool = None
 
 
+def _misconfigured(error):
+    # The detail (setting names, endpoints) is for the operator's log, not for callers.
+    app.log.error("Misconfigured: %s", error)
+    return http.ApiError(503, "unavailable", http.NOT_AVAILABLE)
+
+
 def get_config():
     try:
         return settings.load()
     except settings.SettingsError as error:
-        app.log.error("%s", error)
-        raise http.ApiError(500, "misconfigured", "The server is not configured yet. " + str(error)) from None
+        raise _misconfigured(error) from None
 
 
 def get_pool():
     global _pool
     config = get_config()
     if _pool is None or _pool.config != config:
-        _pool = UserPoolClient(config)
+        try:
+            _pool = UserPoolClient(config)
+        except settings.SettingsError as error:  # e.g. the client secret's setting
+            raise _misconfigured(error) from None
     return _pool
 
 
@@ -37,7 +45,7 @@ def guard(request, get_response):
         http.guard_request(request)
         response = get_response(request)
     except http.ApiError as error:
-        response = http.error_response(error.status, error.code, error.message)
+        response = http.error_response(error.status, error.code, error.message, error.headers)
     return http.with_security_headers(http.normalize(response))
 
 
@@ -99,9 +107,18 @@ def auth_refresh():
 
 @app.route("/auth/sign-out", methods=["POST"])
 def auth_sign_out():
-    http.json_object(app.current_request)
-    signin.sign_out(get_pool(), http.read_refresh_cookie(app.current_request))
-    clear = http.refresh_cookie(app.current_request, "", max_age=0)
+    request = app.current_request
+    http.json_object(request)
+    cookies = http.read_refresh_cookies(request)
+    if len(cookies) > 1:
+        clear = http.clear_all_refresh_cookies(request)
+    else:
+        clear = http.refresh_cookie(request, "", max_age=0)
+    if cookies:
+        try:
+            signin.sign_out(get_pool(), cookies)
+        except http.ApiError:
+            pass  # misconfigured (logged by get_config): the cookie is cleared all the same
     return Response(body="", status_code=204, headers={"Set-Cookie": clear})
 
 

@@ -31,6 +31,7 @@ class Validation(NamedTuple):
     user_id: str | None
     action: str | None
     idempotency_key: str | None
+    verification_method: str | None = None  # what the user proved: EMAIL_OTP, SMS, PASSKEY, ...
 
 
 _clients = {}
@@ -71,6 +72,9 @@ def _call(what, fn):
         if error.status_code is None or error.status_code >= 500:
             log.warning("Authsignal %s failed: status=%s", what, error.status_code)
             raise AuthsignalUnavailable(what) from None
+        if error.status_code in (401, 403):  # the caller only ever sees a generic message
+            log.error("Authsignal %s refused the secret key (misconfigured key or region): %s %s",
+                      what, error.error_code, error.error_description)
         raise
     except (AttributeError, ValueError, TypeError):
         # The SDK leaves no parsed body when the answer is not JSON.
@@ -117,4 +121,5 @@ def validate(config, user_id, token):
         user_id=body.get("user_id"),
         action=body.get("action"),
         idempotency_key=body.get("idempotency_key"),
+        verification_method=body.get("verification_method"),
     )

@@ -9,9 +9,16 @@ MAX_ANSWER_LENGTH = 4096
 CHALLENGE_METADATA = "AUTHSIGNAL"
 
 
-def pre_sign_up(trigger_source):
-    """Confirm new users at once; their email stays unverified until they prove it."""
-    if trigger_source != "PreSignUp_SignUp":
+# The only Authsignal methods that prove control of an email address.
+EMAIL_METHODS = frozenset({"EMAIL_OTP", "EMAIL_MAGIC_LINK"})
+
+
+def pre_sign_up(trigger_source, client_id, app_client_id):
+    """Confirm this app's sign-ups at once; their email stays unverified until they prove it.
+
+    Another client of the same pool (an adopted pool may have several) keeps the pool's own
+    confirmation: its users never answered our challenge."""
+    if trigger_source != "PreSignUp_SignUp" or not app_client_id or client_id != app_client_id:
         return {}
     return {"autoConfirmUser": True, "autoVerifyEmail": False, "autoVerifyPhone": False}
 
@@ -30,11 +37,12 @@ def define(session, user_not_found=False):
     return {"challengeName": CUSTOM_CHALLENGE, "issueTokens": False, "failAuthentication": False}
 
 
-def create(challenge):
-    """Public parameters reach the browser; private ones stay with Cognito for Verify."""
+def create(challenge, email):
+    """Public parameters reach the browser; private ones stay with Cognito for Verify,
+    including the email Authsignal was asked to challenge (Verify compares it)."""
     return {
         "publicChallengeParameters": {"url": challenge.url},
-        "privateChallengeParameters": {"idempotencyKey": challenge.idempotency_key},
+        "privateChallengeParameters": {"idempotencyKey": challenge.idempotency_key, "email": email},
         "challengeMetadata": CHALLENGE_METADATA,
     }
 
@@ -56,4 +64,17 @@ def answer_correct(validation, user_id, action, idempotency_key):
         and validation.user_id == user_id
         and validation.action == action
         and validation.idempotency_key == idempotency_key
+    )
+
+
+def email_proven(validation, tracked_email, current_email):
+    """Whether a correct answer also proves the user controls their current email.
+
+    Only an email method proves an address, and only the one Create sent to Authsignal: a
+    passkey, an app or an SMS proves nothing about it, and an email changed since Create
+    (by an admin, or by the user through a client that allows it) was never proven."""
+    return (
+        validation.verification_method in EMAIL_METHODS
+        and bool(tracked_email)
+        and tracked_email == current_email
     )

@@ -1,5 +1,7 @@
 """HTTP helpers: the error shape, JSON bodies, the refresh cookie, security headers."""
+import ipaddress
 import json
+import logging
 from urllib.parse import urlsplit
 
 from chalice import Response
@@ -9,6 +11,11 @@ MAX_BODY_BYTES = 16 * 1024
 REFRESH_COOKIE = "cas_refresh"
 REFRESH_COOKIE_MAX_AGE = 30 * 24 * 3600  # Cognito's default refresh token validity
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+SIGN_IN_AGAIN = "Your session has ended. Sign in again."
+# For misconfigurations: what is wrong goes to the log, never to an anonymous caller.
+NOT_AVAILABLE = "Sign-in is not available right now. Try again later."
+
+log = logging.getLogger(__name__)
 
 BASE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -23,11 +30,12 @@ BASE_HEADERS = {
 class ApiError(ChaliceUnhandledError):
     """An answer for the client; Chalice lets this through to the middleware."""
 
-    def __init__(self, status, code, message):
+    def __init__(self, status, code, message, headers=None):
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
 
 def error_response(status, code, message, headers=None):
@@ -66,19 +74,43 @@ def guard_request(request):
     if len(body) > MAX_BODY_BYTES:
         raise ApiError(413, "body_too_large", f"The request body must be at most {MAX_BODY_BYTES} bytes.")
     origin = request.headers.get("origin")
-    if origin is not None and not same_origin(origin, request.headers.get("host")):
+    if origin is not None and not same_origin(origin, request.headers.get("host"),
+                                              request.headers.get("x-forwarded-proto")):
         raise ApiError(403, "foreign_origin", "Requests from other sites are not accepted.")
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         raise ApiError(415, "unsupported_media_type", "Send the request body as application/json.")
 
 
-def same_origin(origin, host):
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_tuple(scheme, netloc):
+    """(scheme, host, port) with the scheme's default port filled in; None if unreadable."""
+    try:
+        parts = urlsplit(f"{scheme}://{netloc}")
+        port = parts.port or DEFAULT_PORTS[scheme]
+    except (ValueError, KeyError):
+        return None
+    if not parts.hostname or parts.username is not None or parts.password is not None:
+        return None
+    return scheme, parts.hostname.lower(), port
+
+
+def same_origin(origin, host, forwarded_proto=None):
+    """Scheme, host and port of `Origin` against this request's own. Behind API Gateway
+    the request arrives over https and `X-Forwarded-Proto` says so; `chalice local` is http."""
+    if not host:
+        return False
+    scheme = (forwarded_proto or "http").split(",")[0].strip().lower()
     try:
         parts = urlsplit(origin)
     except ValueError:
         return False
-    return bool(host) and parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
+    if parts.scheme not in DEFAULT_PORTS or parts.path or parts.query or parts.fragment:
+        return False
+    theirs = _origin_tuple(parts.scheme, parts.netloc)
+    return theirs is not None and theirs == _origin_tuple(scheme, host)
 
 
 def json_object(request):
@@ -131,12 +163,58 @@ def refresh_cookie(request, value, max_age=REFRESH_COOKIE_MAX_AGE):
     )
 
 
-def read_refresh_cookie(request):
+def read_refresh_cookies(request):
+    """Every non-empty refresh cookie the request carries, in order."""
+    values = []
     for part in (request.headers.get("cookie") or "").split(";"):
         name, _, value = part.strip().partition("=")
-        if name == REFRESH_COOKIE and value:
-            return value
-    return None
+        if name.strip() == REFRESH_COOKIE and value.strip():
+            values.append(value.strip())
+    return values
+
+
+def read_refresh_cookie(request):
+    """The one refresh cookie, or None. Two or more mean someone else set one (a sibling
+    subdomain can): which is the user's is unknowable, so the request counts as signed out
+    and every one of them is cleared."""
+    values = read_refresh_cookies(request)
+    if len(values) > 1:
+        log.warning("Request carried %d refresh cookies: treated as signed out, all cleared", len(values))
+        raise ApiError(401, "not_signed_in", SIGN_IN_AGAIN, headers={"Set-Cookie": clear_all_refresh_cookies(request)})
+    return values[0] if values else None
+
+
+def _cookie_paths(request):
+    """Every cookie path the browser would send to this request's path with."""
+    path = request_path(request).split("?")[0] or "/"
+    paths, current = ["/"], ""
+    for segment in [s for s in path.split("/") if s]:
+        current += "/" + segment
+        paths += [current, current + "/"]
+    return list(dict.fromkeys(paths))
+
+
+def _cookie_domains(request):
+    """None (host-only) and every parent domain the browser lets this host set cookies for."""
+    host = (request.headers.get("host") or "").rpartition(":")[0] or request.headers.get("host") or ""
+    host = host.strip("[]").lower()
+    try:
+        ipaddress.ip_address(host)
+        return [None]
+    except ValueError:
+        pass
+    labels = [label for label in host.split(".") if label]
+    return [None] + [".".join(labels[i:]) for i in range(len(labels) - 1)]
+
+
+def clear_all_refresh_cookies(request):
+    """Set-Cookie values that expire a refresh cookie of any path and domain that reaches here
+    (the Cookie header does not say which ones were set, so every possibility is cleared)."""
+    return [
+        f"{REFRESH_COOKIE}=; Path={path}; " + (f"Domain={domain}; " if domain else "")
+        + "Max-Age=0; HttpOnly; Secure; SameSite=Strict"
+        for domain in _cookie_domains(request) for path in _cookie_paths(request)
+    ]
 
 
 def bearer_token(request):

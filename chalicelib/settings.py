@@ -79,6 +79,11 @@ def _running_in_lambda():
     return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
+def app_client_id():
+    """This app's Cognito client id: all that PreSignUp needs."""
+    return _require("COGNITO_CLIENT_ID")
+
+
 def load():
     """Read and check every non-secret setting from the environment."""
     region = (

@@ -8,10 +8,11 @@ import json
 import logging
 import re
 import time
+import unicodedata
 
 from chalicelib.authsignal_gateway import UNAVAILABLE
 from chalicelib.cognito_gateway import CognitoError, CognitoUnavailable
-from chalicelib.http import ApiError
+from chalicelib.http import SIGN_IN_AGAIN, ApiError
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +23,26 @@ MAX_TOKEN_LENGTH = 4096
 EMAIL_PATTERN = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+")
 
 START_AGAIN = "Your sign-in attempt has expired or was already used. Start again."
-SIGN_IN_AGAIN = "Your session has ended. Sign in again."
 
 
 def normalize_email(value):
-    email = value.strip().lower()
+    """The address as typed, in NFC, without surrounding spaces; refused when it hides
+    characters (Unicode categories C*: control, format such as zero-width, unassigned,
+    private use) or its domain does not encode as IDNA. Case is kept: the pool compares
+    emails case-insensitively."""
+    email = unicodedata.normalize("NFC", value.strip())
+    if any(unicodedata.category(c).startswith("C") for c in email):
+        raise ApiError(400, "invalid_email", "The email address contains invisible or control characters. "
+                       "Type it again by hand.")
     if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(email):
         raise ApiError(400, "invalid_email", "Enter a valid email address, like name@example.com.")
+    import idna  # a dependency of requests; only this check needs its tables
+
+    try:
+        idna.encode(email.rpartition("@")[2], uts46=True)
+    except UnicodeError:  # idna.IDNAError and its kin
+        raise ApiError(400, "invalid_email", "The domain of this email address is not valid. Check the part "
+                       "after the @.") from None
     return email
 
 
@@ -142,21 +156,23 @@ def refresh(pool, cookie):
     return _signed_in(result), (f"{sub}:{rotated}" if rotated else None)
 
 
-def sign_out(pool, cookie):
-    """Revoke the refresh token (and the access tokens issued from it)."""
-    if not cookie:
-        return
-    try:
-        _, refresh_token = split_cookie(cookie)
-    except ApiError:
-        return  # nothing to revoke; the cookie is cleared all the same
-    try:
-        pool.revoke(refresh_token)
-    except CognitoError as error:
-        if error.code not in ("NotAuthorizedException", "UnsupportedTokenTypeException"):
-            raise _map_error(error, SIGN_IN_AGAIN) from None
-    except CognitoUnavailable as error:
-        raise _map_error(error, SIGN_IN_AGAIN) from None
+def sign_out(pool, cookies):
+    """Revoke each refresh token (and the access tokens issued from it). Never raises: the
+    route clears the cookie whatever Cognito answers, and a failure is logged."""
+    for cookie in cookies:
+        try:
+            _, refresh_token = split_cookie(cookie)
+        except ApiError:
+            continue  # nothing to revoke
+        try:
+            pool.revoke(refresh_token)
+        except CognitoError as error:
+            if error.code in ("NotAuthorizedException", "UnsupportedTokenTypeException"):
+                log.info("RevokeToken refused the cookie's token: %s", error.code)
+            else:
+                log.error("RevokeToken failed (%s): the refresh token may still be valid", error.code)
+        except CognitoUnavailable as error:
+            log.error("RevokeToken did not answer (%s): the refresh token may still be valid", error)
 
 
 def me(pool, access_token):

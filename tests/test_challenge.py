@@ -9,9 +9,20 @@ WRONG = {"challengeName": "CUSTOM_CHALLENGE", "challengeResult": False, "challen
 
 
 def test_pre_sign_up_confirms_but_does_not_verify_the_email():
-    assert challenge.pre_sign_up("PreSignUp_SignUp") == {
+    assert challenge.pre_sign_up("PreSignUp_SignUp", "app-client", "app-client") == {
         "autoConfirmUser": True, "autoVerifyEmail": False, "autoVerifyPhone": False}
-    assert challenge.pre_sign_up("PreSignUp_AdminCreateUser") == {}
+
+
+@pytest.mark.parametrize("source,client_id,app_client_id", [
+    ("PreSignUp_SignUp", "another-client", "app-client"),     # another app of an adopted pool
+    ("PreSignUp_SignUp", None, "app-client"),
+    ("PreSignUp_SignUp", "app-client", None),                 # no setting: confirm nobody
+    ("PreSignUp_SignUp", "", ""),
+    ("PreSignUp_AdminCreateUser", "app-client", "app-client"),
+    ("PreSignUp_ExternalProvider", "app-client", "app-client"),
+])
+def test_pre_sign_up_leaves_everyone_else_to_the_pool(source, client_id, app_client_id):
+    assert challenge.pre_sign_up(source, client_id, app_client_id) == {}
 
 
 def test_define_asks_for_the_custom_challenge_first():
@@ -39,10 +50,10 @@ def test_define_fails_unknown_users():
     assert challenge.define([], user_not_found=True)["failAuthentication"] is True
 
 
-def test_create_keeps_the_idempotency_key_private():
-    response = challenge.create(Challenge(url="https://ui.example/?t=1", idempotency_key="key-1"))
+def test_create_keeps_the_idempotency_key_and_the_tracked_email_private():
+    response = challenge.create(Challenge(url="https://ui.example/?t=1", idempotency_key="key-1"), "a@example.com")
     assert response["publicChallengeParameters"] == {"url": "https://ui.example/?t=1"}
-    assert response["privateChallengeParameters"] == {"idempotencyKey": "key-1"}
+    assert response["privateChallengeParameters"] == {"idempotencyKey": "key-1", "email": "a@example.com"}
     assert "key-1" not in str(response["publicChallengeParameters"])
 
 
@@ -68,3 +79,28 @@ def test_answer_refused_when_anything_differs(validation, user, action, key):
 @pytest.mark.parametrize("answer,plausible", [("x" * 10, True), ("", False), (None, False), (42, False), ("x" * 5000, False)])
 def test_plausible_answer(answer, plausible):
     assert challenge.plausible_answer(answer) is plausible
+
+
+def _validated(method):
+    return Validation(True, "CHALLENGE_SUCCEEDED", "sub-1", "cognitoAuth", "key-1", method)
+
+
+@pytest.mark.parametrize("method", ["EMAIL_OTP", "EMAIL_MAGIC_LINK"])
+def test_an_email_method_proves_the_tracked_address(method):
+    assert challenge.email_proven(_validated(method), "a@example.com", "a@example.com") is True
+
+
+@pytest.mark.parametrize("method", ["SMS", "WHATSAPP", "AUTHENTICATOR_APP", "PASSKEY", "SECURITY_KEY", "PUSH",
+                                    None, "", "email_otp"])
+def test_other_methods_prove_no_address(method):
+    assert challenge.email_proven(_validated(method), "a@example.com", "a@example.com") is False
+
+
+@pytest.mark.parametrize("tracked,current", [
+    ("a@example.com", "victim@example.com"),   # changed between Create and Verify
+    (None, "a@example.com"),                   # a session from before Create kept the email
+    ("", ""),
+    ("a@example.com", "A@example.com"),
+])
+def test_an_email_proves_only_the_address_create_tracked(tracked, current):
+    assert challenge.email_proven(_validated("EMAIL_OTP"), tracked, current) is False

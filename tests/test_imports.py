@@ -40,7 +40,7 @@ event = {'version': '1', 'triggerSource': 'DefineAuthChallenge_Authentication', 
          'response': {'challengeName': None, 'issueTokens': None, 'failAuthentication': None}}
 assert triggers.define_auth_challenge(event, None)['response']['challengeName'] == 'CUSTOM_CHALLENGE'
 event = {'version': '1', 'triggerSource': 'PreSignUp_SignUp', 'region': 'us-east-1', 'userPoolId': 'p',
-         'userName': 'u', 'callerContext': {}, 'request': {'userAttributes': {}},
+         'userName': 'u', 'callerContext': {'clientId': os.environ['COGNITO_CLIENT_ID']}, 'request': {'userAttributes': {}},
          'response': {'autoConfirmUser': False, 'autoVerifyEmail': False, 'autoVerifyPhone': False}}
 assert triggers.pre_sign_up(event, None)['response']['autoConfirmUser'] is True
 """

@@ -530,3 +530,136 @@ def test_start_answers_alike_for_new_and_existing_emails_in_time(devstack, signe
               f"gap {gap * 1000:.1f} ms, tolerance {tolerance * 1000:.1f} ms")
     print(report)
     assert abs(gap) <= tolerance, report
+
+
+# ------------------------------------------------------------------ refresh cookies planted by a neighbour
+
+
+def _set_cookies(response):
+    """Every Set-Cookie header of a real HTTP response (requests folds them into one)."""
+    return response.raw.headers.getlist("Set-Cookie")
+
+
+def _clears_every_refresh_cookie(response, path="/auth/refresh"):
+    cleared = _set_cookies(response)
+    assert cleared and all(c.startswith("cas_refresh=;") and "Max-Age=0" in c for c in cleared), cleared
+    paths = {part.strip()[5:] for c in cleared for part in c.split(";") if part.strip().startswith("Path=")}
+    assert {"/", "/auth", "/auth/", path} <= paths, paths  # every path a planted cookie could use
+
+
+@pytest.mark.parametrize("attacker_first", [True, False])
+def test_two_refresh_cookies_on_refresh(signed_in, other, attacker_first):
+    """A sibling subdomain plants its own account's cookie next to the victim's: the browser
+    sends both, in an order the attacker can influence. Neither account may be shown."""
+    victim, _, victim_cookie = signed_in
+    _, attacker_cookie = other.sign_in()
+    both = [attacker_cookie, victim_cookie] if attacker_first else [victim_cookie, attacker_cookie]
+    response = victim.post("/auth/refresh", {}, headers={"Cookie": "; ".join(f"cas_refresh={c}" for c in both)})
+    assert_error(response, 401, "not_signed_in")
+    assert_not_signed_in(response)
+    _clears_every_refresh_cookie(response)
+
+
+def test_two_refresh_cookies_on_sign_out(signed_in, other):
+    """Sign-out with a planted cookie: the victim's token must die too, and both cookies go."""
+    victim, _, victim_cookie = signed_in
+    _, attacker_cookie = other.sign_in()
+    response = victim.post("/auth/sign-out", {},
+                           headers={"Cookie": f"cas_refresh={attacker_cookie}; cas_refresh={victim_cookie}"})
+    assert response.status_code == 204, response.text
+    _clears_every_refresh_cookie(response, "/auth/sign-out")
+    assert_error(victim.with_cookie("/auth/refresh", victim_cookie), 401)
+
+
+# ------------------------------------------------------------------ emails that look like someone else's
+
+
+@pytest.mark.parametrize("email", [
+    "vic\u200btim@example.com",          # zero-width space (Cf)
+    "victim\u200d@example.com",          # zero-width joiner
+    "victim@exam\u00adple.com",          # soft hyphen
+    "\u202emoc.elpmaxe@mitciv",          # right-to-left override
+    "victim@example.com\u2060",          # word joiner
+    "\ufeffvictim@example.com",          # byte order mark
+    "vic\x7ftim@example.com",            # DEL (Cc)
+    "vic\u0085tim@example.com",          # next line (Cc)
+    "victim@example.com\ue000",          # private use (Co)
+    "victim@exa\U000e0041mple.com",      # tag character (Cf)
+    "victim@ex\u0378ample.com",          # unassigned (Cn)
+])
+def test_email_with_invisible_characters(devstack, email):
+    remember(email, kind="email")
+    response = User(devstack, new_email()).post("/auth/start", {"email": email})
+    assert_error(response, 400, "invalid_email")
+
+
+@pytest.mark.parametrize("email", ["victim@ex_ample.com", "victim@-example.com", "victim@example-.com",
+                                   "victim@xn--zz.com", "victim@exa\U0001f600mple.com", "victim@" + "a" * 64 + ".com",
+                                   "victim@example..com"])
+def test_email_whose_domain_is_not_idna(devstack, email):
+    remember(email, kind="email")
+    response = User(devstack, new_email()).post("/auth/start", {"email": email})
+    assert_error(response, 400, "invalid_email")
+
+
+def test_email_in_another_unicode_form_is_the_same_account(devstack):
+    """NFD and NFC spellings of one address must not be two accounts."""
+    local = f"jos\u00e9-{uuid.uuid4().hex[:8]}"
+    composed = User(devstack, f"{local}@example.com")
+    body, _ = composed.sign_in()
+    decomposed = User(devstack, composed.email.replace("\u00e9", "e\u0301"))
+    again = decomposed.start()
+    token = decomposed.prove(again["challengeUrl"], email=composed.email)
+    finished = decomposed.finish(again["session"], token)
+    assert finished.status_code == 200, finished.text
+    remember(finished.json()["idToken"], finished.json()["accessToken"])
+    assert claims(finished.json()["idToken"])["sub"] == claims(body["idToken"])["sub"]
+
+
+# ------------------------------------------------------------------ origin: scheme, host and port
+
+
+def test_origin_with_the_same_host_but_another_scheme(devstack, signed_in):
+    user, _, cookie = signed_in
+    host = devstack.app_url.split("://", 1)[1]
+    for origin, proto in [(f"https://{host}", None), (f"http://{host}", "https")]:
+        headers = {"Origin": origin, "Cookie": f"cas_refresh={cookie}"}
+        if proto:
+            headers["X-Forwarded-Proto"] = proto  # what API Gateway sends: the page is https
+        response = requests.post(devstack.app_url + "/auth/refresh", json={}, headers=headers, timeout=10)
+        assert_error(response, 403, "foreign_origin")
+        assert_not_signed_in(response)
+
+
+def test_origin_behind_api_gateway_is_https(devstack, signed_in):
+    """The same page over https (X-Forwarded-Proto) is accepted: the check is not just strict, it is right."""
+    user, _, cookie = signed_in
+    host = devstack.app_url.split("://", 1)[1]
+    response = requests.post(devstack.app_url + "/auth/refresh", json={}, timeout=10, headers={
+        "Origin": f"https://{host}", "X-Forwarded-Proto": "https", "Cookie": f"cas_refresh={cookie}"})
+    assert response.status_code == 200, response.text
+    remember(response.json()["idToken"], response.json()["accessToken"])
+
+
+# ------------------------------------------------------------------ a misconfigured stage
+
+
+def test_misconfigured_stage_tells_callers_nothing(client, monkeypatch, caplog):
+    import app
+
+    """A stage whose settings are refused (here: loopback endpoints in a 'deployed' Lambda)
+    must not show its setting names or values to anonymous callers; the log has them."""
+    monkeypatch.setattr(app.app.log, "handlers", [*app.app.log.handlers, caplog.handler])
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "cognito-authsignal-local")
+    headers = {"Content-Type": "application/json"}
+    answers = [client.http.get("/config"), client.http.get("/"),
+               client.http.post("/auth/start", body=json.dumps({"email": new_email()}), headers=headers)]
+    for response in answers:
+        assert response.status_code == 503, response.body
+        body = json.loads(response.body)
+        assert body == {"error": {"code": "unavailable", "message": body["error"]["message"]}}
+        for secret_detail in ("127.0.0.1", "COGNITO", "AUTHSIGNAL", "ENDPOINT", "loopback", "http"):
+            assert secret_detail not in response.body.decode(), response.body
+    assert any("loopback (http://127.0.0.1" in r.getMessage() for r in caplog.records)  # the operator sees it all
+    out = client.http.post("/auth/sign-out", body=b"{}", headers={**headers, "Cookie": "cas_refresh=sub:token"})
+    assert out.status_code == 204 and "Max-Age=0" in out.headers["Set-Cookie"]

@@ -140,15 +140,25 @@ def test_cognito_fault_on_get_user(devstack, user):
     assert user.me(body["accessToken"]).json()["email"] == user.email
 
 
-def test_cognito_fault_on_revoke(devstack, user):
+@pytest.mark.parametrize("fault", ["InternalErrorException", "UnauthorizedException", "TooManyRequestsException"])
+def test_cognito_fault_on_revoke(devstack, user, fault):
+    """Sign-out clears the cookie whatever RevokeToken answers; the failure goes to the log
+    (the dev stack's app output), not to the user."""
     body, cookie = user.sign_in()
-    devstack.fault("cognito", "RevokeToken", "InternalErrorException")
+    devstack.fault("cognito", "RevokeToken", fault)
+    logged = len(devstack.log)
     response, elapsed = _timed(lambda: user.with_cookie("/auth/sign-out", cookie))
-    assert_clear_failure(response, elapsed, 503)
-    # The cookie is kept (not cleared) so that signing out can be tried again, and it works.
-    assert "Max-Age=0" not in response.headers.get("Set-Cookie", "")
+    assert response.status_code == 204 and not response.text, (response.status_code, response.text[:300])
+    assert "Max-Age=0" in response.headers.get("Set-Cookie", "")
+    assert elapsed < DEADLINE_SECONDS
+    wanted = "RevokeToken failed (%s)" % fault
+    for _ in range(50):  # the app's output reaches the harness through a pipe
+        if wanted in new_log_lines(devstack, logged):
+            break
+        time.sleep(0.1)
+    assert wanted in new_log_lines(devstack, logged), devstack.log[-5:]
+    # Signing out again (a fresh cookie-less click) still answers 204 and clears.
     assert user.with_cookie("/auth/sign-out", cookie).status_code == 204
-    assert user.with_cookie("/auth/refresh", cookie).status_code == 401
 
 
 def test_cognito_timing_out(devstack, user):

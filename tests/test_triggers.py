@@ -1,8 +1,11 @@
 """Each trigger with Cognito's real event shapes (string attributes, null-filled
 `response`, `userName` a UUID), against the dev stack's Authsignal and Cognito emulators."""
 import copy
+import json
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
@@ -40,10 +43,26 @@ def session_round(result):
     return {"challengeName": "CUSTOM_CHALLENGE", "challengeResult": result, "challengeMetadata": "AUTHSIGNAL"}
 
 
-def test_pre_sign_up_confirms_and_leaves_email_unverified():
+APP_CLIENT = "devstackclient00000000000000"
+
+
+def test_pre_sign_up_confirms_and_leaves_email_unverified(monkeypatch):
+    monkeypatch.setenv("COGNITO_CLIENT_ID", APP_CLIENT)
     out = triggers.pre_sign_up(event("PreSignUp_SignUp", {"validationData": None, "clientMetadata": None}), None)
     assert out["response"] == {"autoConfirmUser": True, "autoVerifyEmail": False, "autoVerifyPhone": False}
     assert out["triggerSource"] == "PreSignUp_SignUp" and out["userPoolId"] == POOL
+
+
+@pytest.mark.parametrize("source,client_id", [("PreSignUp_SignUp", "anotherappclient0000000000"),
+                                              ("PreSignUp_AdminCreateUser", APP_CLIENT),
+                                              ("PreSignUp_ExternalProvider", APP_CLIENT)])
+def test_pre_sign_up_confirms_nobody_else(monkeypatch, source, client_id):
+    """Another client of an adopted pool, an admin, a federated sign-in: the pool decides."""
+    monkeypatch.setenv("COGNITO_CLIENT_ID", APP_CLIENT)
+    sent = event("PreSignUp_SignUp", {"validationData": None, "clientMetadata": None})
+    sent["triggerSource"], sent["callerContext"]["clientId"] = source, client_id
+    out = triggers.pre_sign_up(sent, None)
+    assert out["response"] == NULL_RESPONSES["PreSignUp_SignUp"]
 
 
 @pytest.mark.parametrize("session,expected", [
@@ -91,12 +110,19 @@ def verify(sub, email, created, answer):
         event("VerifyAuthChallengeResponse_Authentication", request, sub=sub, email=email), None)
 
 
+def email_verified(devstack, sub):
+    cognito = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=devstack.cognito_url)
+    attributes = cognito.admin_get_user(UserPoolId=POOL, Username=sub)["UserAttributes"]
+    return {a["Name"]: a["Value"] for a in attributes}["email_verified"]
+
+
 def test_create_asks_authsignal_for_a_challenge_url(user, devstack):
     sub, email = user
     out = create(sub, email)["response"]
     assert out["publicChallengeParameters"]["url"].startswith(devstack.authsignal_url + "/challenge?")
     assert set(out["publicChallengeParameters"]) == {"url"}
     assert out["privateChallengeParameters"]["idempotencyKey"]
+    assert out["privateChallengeParameters"]["email"] == email  # what Verify compares against
     assert out["challengeMetadata"] == "AUTHSIGNAL"
 
 
@@ -152,3 +178,77 @@ def test_create_reports_authsignal_outage_quickly(user, devstack, fault):
         create(sub, email)
     elapsed = time.monotonic() - started
     assert elapsed < 4.5, f"took {elapsed:.1f}s: Cognito would have given up at 5 s"
+
+
+# ------------------------------------------------------------------ which address a correct answer proves
+
+
+@pytest.fixture
+def authsignal_answers(local_env, monkeypatch):
+    """A loopback server that answers `POST /v1/validate` with the body a test gives, in the
+    live API's shape; the app's Authsignal setting points at it. For the methods the dev
+    tenant cannot prove offline yet (SMS, passkey, ...)."""
+    answer = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            data = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")  # exactly: the SDK parses nothing else
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AUTHSIGNAL_API_URL", "http://127.0.0.1:%d/v1" % server.server_address[1])
+    yield answer
+    server.shutdown()
+    server.server_close()
+
+
+def live_validate_answer(sub, key, method):
+    """`POST /v1/validate`'s answer for a challenge that succeeded (authsignal-api.md)."""
+    return {"isValid": True, "state": "CHALLENGE_SUCCEEDED", "stateUpdatedAt": "2026-01-01T00:00:00.000Z",
+            "userId": sub, "action": "cognitoAuth", "actionCode": "cognitoAuth", "idempotencyKey": key,
+            "verificationMethod": method}
+
+
+@pytest.mark.parametrize("method,verified", [("EMAIL_OTP", "true"), ("EMAIL_MAGIC_LINK", "true"),
+                                             ("SMS", "false"), ("WHATSAPP", "false"), ("AUTHENTICATOR_APP", "false"),
+                                             ("PASSKEY", "false"), ("SECURITY_KEY", "false"), ("PUSH", "false")])
+def test_only_an_email_method_verifies_the_email(user, devstack, authsignal_answers, method, verified):
+    sub, email = user
+    created = {"response": {"privateChallengeParameters": {"idempotencyKey": "key-" + method, "email": email}}}
+    authsignal_answers.update(live_validate_answer(sub, "key-" + method, method))
+    # A correct answer by any method signs the user in...
+    assert verify(sub, email, created, "a.validated.token")["response"] == {"answerCorrect": True}
+    # ...but only an email method proves the address.
+    assert email_verified(devstack, sub) == verified
+
+
+def test_an_email_changed_since_create_is_not_verified(user, devstack):
+    """Authsignal proved the address Create tracked; the user's email is another one now."""
+    sub, email = user
+    created = create(sub, email)
+    token = devstack.token_for(created["response"]["publicChallengeParameters"]["url"], email)
+    changed = f"changed-{uuid.uuid4().hex[:8]}@example.com"
+    cognito = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=devstack.cognito_url)
+    cognito.admin_update_user_attributes(UserPoolId=POOL, Username=sub,
+                                         UserAttributes=[{"Name": "email", "Value": changed}])
+    assert verify(sub, changed, created, token)["response"] == {"answerCorrect": True}
+    assert email_verified(devstack, sub) == "false"
+
+
+def test_a_session_created_before_the_email_was_tracked_verifies_nothing(user, devstack):
+    """Private parameters without `email` (a Create from before this rule): sign in, verify nothing."""
+    sub, email = user
+    created = create(sub, email)
+    token = devstack.token_for(created["response"]["publicChallengeParameters"]["url"], email)
+    del created["response"]["privateChallengeParameters"]["email"]
+    assert verify(sub, email, created, token)["response"] == {"answerCorrect": True}
+    assert email_verified(devstack, sub) == "false"

@@ -21,7 +21,10 @@ def _respond(event, response):
 
 @bp.lambda_function(name="pre_sign_up")
 def pre_sign_up(event, context):
-    return _respond(event, challenge.pre_sign_up(event.get("triggerSource")))
+    from chalicelib import settings
+
+    client_id = (event.get("callerContext") or {}).get("clientId")
+    return _respond(event, challenge.pre_sign_up(event.get("triggerSource"), client_id, settings.app_client_id()))
 
 
 @bp.lambda_function(name="define_auth_challenge")
@@ -39,7 +42,7 @@ def create_auth_challenge(event, context):
     issued = authsignal_gateway.start_challenge(
         settings.load(), user_id=attributes["sub"], email=attributes["email"]
     )
-    return _respond(event, challenge.create(issued))
+    return _respond(event, challenge.create(issued, attributes["email"]))
 
 
 @bp.lambda_function(name="verify_auth_challenge_response")
@@ -53,15 +56,19 @@ def verify_auth_challenge_response(event, context):
         return _respond(event, {"answerCorrect": False})
     config = settings.load()
     user_id = attributes["sub"]
+    private = request.get("privateChallengeParameters") or {}
     validation = authsignal_gateway.validate(config, user_id, answer)
     correct = challenge.answer_correct(
         validation,
         user_id=user_id,
         action=config.authsignal_action,
-        idempotency_key=(request.get("privateChallengeParameters") or {}).get("idempotencyKey"),
+        idempotency_key=private.get("idempotencyKey"),
     )
-    log.info("Challenge answer checked: correct=%s state=%s", correct, validation.state)
-    if correct and attributes.get("email_verified") != "true":
+    # A correct answer signs the user in; only proof of this very address verifies it.
+    proven = correct and challenge.email_proven(validation, private.get("email"), attributes.get("email"))
+    log.info("Challenge answer checked: correct=%s state=%s method=%s email_proven=%s",
+             correct, validation.state, validation.verification_method, proven)
+    if proven and attributes.get("email_verified") != "true":
         cognito_gateway.mark_email_verified(
             event["region"], event["userPoolId"], event["userName"], config.cognito_endpoint_url
         )
