@@ -108,7 +108,8 @@ class UserPoolClient:
             SecretHash=self._hash(email),
             Username=email,
             Password=password,
-            UserAttributes=[{"Name": "email", "Value": email}],
+            # No UserAttributes: the pool's username attribute is email, so Cognito sets
+            # `email` from Username, and the app client may not write `email` itself.
         )
 
     def answer_challenge(self, email, session, answer):

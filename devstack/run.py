@@ -173,9 +173,12 @@ def main(argv=None):
             python, "-m", "devstack.authsignal", "--host", args.host,
             "--port", str(args.authsignal_port), "--project-dir", ROOT, "--stage", STAGE,
             *authsignal_options(args)]))
+        from triggers.connect import CLIENT_SETTINGS  # the dev client's permissions are the deployed one's
+
         services.append(Service("cognito", [
             python, "-m", "devstack.cognito", "--host", args.host, "--port", str(args.cognito_port),
             "--project-dir", ROOT, "--stage", STAGE,
+            "--write-attributes=" + ",".join(CLIENT_SETTINGS["WriteAttributes"]),
             *[f"--env={name}={value}" for name, value in overrides.items()]]))
         for service in services:
             service.wait_ready()

@@ -686,3 +686,174 @@ def test_fifty_concurrent_sign_ins_do_not_interfere(emu):
         attributes = {a["Name"]: a["Value"] for a in user["UserAttributes"]}
         assert user["Username"] == sub and attributes["email"] == email
         assert attributes["email_verified"] == "true"
+
+
+# ------------------------------------------------------------------------ the user's own access token
+
+
+def _attributes(emu, access_token):
+    return {a["Name"]: a["Value"] for a in emu.client.get_user(AccessToken=access_token)["UserAttributes"]}
+
+
+@pytest.fixture
+def write_attributes(emu):
+    """Set the app client's WriteAttributes for one test (UpdateUserPoolClient resets what it is
+    not sent, so the original, never-set state comes back by sending none)."""
+    def set_to(names):
+        extra = {} if names is None else {"WriteAttributes": names}
+        return emu.client.update_user_pool_client(UserPoolId=POOL_ID, ClientId=CLIENT_ID, **extra)
+    yield set_to
+    set_to(None)
+
+
+def test_update_user_attributes_obeys_the_clients_write_attributes(emu, write_attributes):
+    email = new_email()
+    tokens = emu.sign_in(email)
+    described = write_attributes(["locale"])["UserPoolClient"]
+    assert described["WriteAttributes"] == ["locale"]
+    for name, value in (("email", new_email("victim")), ("email_verified", "true"), ("name", "x")):
+        with pytest.raises(ClientError) as excinfo:
+            emu.client.update_user_attributes(AccessToken=tokens["AccessToken"],
+                                              UserAttributes=[{"Name": name, "Value": value}])
+        assert error_of(excinfo) == ("NotAuthorizedException", "A client attempted to write unauthorized attribute")
+    emu.client.update_user_attributes(AccessToken=tokens["AccessToken"],
+                                      UserAttributes=[{"Name": "locale", "Value": "de"}])
+    assert _attributes(emu, tokens["AccessToken"])["locale"] == "de"
+    assert _attributes(emu, tokens["AccessToken"])["email"] == email
+    # SignUp obeys it too: a client that may not write email may not send it.
+    with pytest.raises(ClientError) as excinfo:
+        emu.sign_up(new_email())
+    assert error_of(excinfo)[0] == "NotAuthorizedException"
+    other = new_email()
+    emu.client.sign_up(ClientId=CLIENT_ID, Username=other, Password=PASSWORD, SecretHash=secret_hash(other))
+    assert emu.client.admin_get_user(UserPoolId=POOL_ID, Username=other)["Username"]
+
+
+def test_a_client_without_write_attributes_lets_users_move_their_email(emu):
+    """A client created without WriteAttributes: email is writable, becomes the sign-in name,
+    and is unverified at once."""
+    email, moved = new_email(), new_email("moved")
+    tokens = emu.sign_in(email)
+    assert "WriteAttributes" not in emu.client.describe_user_pool_client(
+        UserPoolId=POOL_ID, ClientId=CLIENT_ID)["UserPoolClient"]
+    assert _attributes(emu, tokens["AccessToken"])["email_verified"] == "true"
+    answer = emu.client.update_user_attributes(AccessToken=tokens["AccessToken"],
+                                               UserAttributes=[{"Name": "email", "Value": moved}])
+    assert answer["CodeDeliveryDetailsList"] == []
+    attributes = _attributes(emu, tokens["AccessToken"])
+    assert attributes["email"] == moved and attributes["email_verified"] == "false"
+    assert emu.start(moved)["ChallengeName"] == "CUSTOM_CHALLENGE"
+    with pytest.raises(ClientError) as excinfo:
+        emu.start(email)
+    assert error_of(excinfo)[0] == "UserNotFoundException"
+    taken = new_email("taken")
+    emu.sign_up(taken)
+    with pytest.raises(ClientError) as excinfo:
+        emu.client.update_user_attributes(AccessToken=tokens["AccessToken"],
+                                          UserAttributes=[{"Name": "email", "Value": taken}])
+    assert error_of(excinfo)[0] == "AliasExistsException"
+
+
+def test_attributes_that_require_verification_before_update(emu):
+    email, wanted = new_email(), new_email("wanted")
+    tokens = emu.sign_in(email)
+    emu.dev("/_dev/settings", {"attributesRequireVerificationBeforeUpdate": ["email"]})
+    try:
+        pool = emu.client.describe_user_pool(UserPoolId=POOL_ID)["UserPool"]
+        assert pool["UserAttributeUpdateSettings"] == {"AttributesRequireVerificationBeforeUpdate": ["email"]}
+        answer = emu.client.update_user_attributes(AccessToken=tokens["AccessToken"],
+                                                   UserAttributes=[{"Name": "email", "Value": wanted}])
+        assert [d["AttributeName"] for d in answer["CodeDeliveryDetailsList"]] == ["email"]
+        attributes = _attributes(emu, tokens["AccessToken"])
+        assert attributes["email"] == email and attributes["email_verified"] == "true"  # the old one stays
+        code = requests.get(emu.url + "/_dev/attribute-codes", params={"username": email}, timeout=5).json()
+        with pytest.raises(ClientError) as excinfo:
+            emu.client.verify_user_attribute(AccessToken=tokens["AccessToken"], AttributeName="email",
+                                             Code=str((int(code["email"]["code"]) + 1) % 10 ** 6).zfill(6))
+        assert error_of(excinfo)[0] == "CodeMismatchException"
+        emu.client.verify_user_attribute(AccessToken=tokens["AccessToken"], AttributeName="email",
+                                         Code=code["email"]["code"])
+        attributes = _attributes(emu, tokens["AccessToken"])
+        assert attributes["email"] == wanted and attributes["email_verified"] == "true"
+    finally:
+        emu.dev("/_dev/settings", {"attributesRequireVerificationBeforeUpdate": []})
+
+
+def test_get_user_attribute_verification_code_then_verify(emu):
+    email = new_email()
+    emu.sign_up(email)
+    started = emu.start(email)
+    tokens = emu.answer(started["Session"], email, "41")  # wrong: a new round
+    tokens = emu.answer(tokens["Session"], email, "42")["AuthenticationResult"]
+    emu.client.admin_update_user_attributes(UserPoolId=POOL_ID, Username=email,
+                                            UserAttributes=[{"Name": "email_verified", "Value": "false"}])
+    sent = emu.client.get_user_attribute_verification_code(AccessToken=tokens["AccessToken"], AttributeName="email")
+    assert sent["CodeDeliveryDetails"]["DeliveryMedium"] == "EMAIL"
+    code = requests.get(emu.url + "/_dev/attribute-codes", params={"username": email}, timeout=5).json()
+    emu.client.verify_user_attribute(AccessToken=tokens["AccessToken"], AttributeName="email",
+                                     Code=code["email"]["code"])
+    assert _attributes(emu, tokens["AccessToken"])["email_verified"] == "true"
+
+
+def test_delete_user_with_its_own_token(emu):
+    email = new_email()
+    tokens = emu.sign_in(email)
+    emu.client.delete_user(AccessToken=tokens["AccessToken"])
+    with pytest.raises(ClientError) as excinfo:
+        emu.client.admin_get_user(UserPoolId=POOL_ID, Username=email)
+    assert error_of(excinfo)[0] == "UserNotFoundException"
+    with pytest.raises(ClientError) as excinfo:
+        emu.client.get_user(AccessToken=tokens["AccessToken"])
+    assert error_of(excinfo)[0] == "NotAuthorizedException"
+
+
+def test_read_attributes_limit_get_user(emu):
+    tokens = emu.sign_in(new_email())
+    emu.client.update_user_pool_client(UserPoolId=POOL_ID, ClientId=CLIENT_ID, ReadAttributes=["email"])
+    try:
+        assert set(_attributes(emu, tokens["AccessToken"])) == {"sub", "email"}
+    finally:
+        emu.client.update_user_pool_client(UserPoolId=POOL_ID, ClientId=CLIENT_ID)
+    assert "email_verified" in _attributes(emu, tokens["AccessToken"])
+
+
+# ------------------------------------------------------------------------ other clients, groups, other users
+
+
+def test_another_client_signs_up_with_its_own_id_in_the_event(emu):
+    other = emu.client.create_user_pool_client(UserPoolId=POOL_ID, ClientName="another-app",
+                                               GenerateSecret=True)["UserPoolClient"]
+    email = "unconfirmed-" + new_email()
+    digest = hmac.new(other["ClientSecret"].encode(), (email + other["ClientId"]).encode(), hashlib.sha256).digest()
+    answer = emu.client.sign_up(ClientId=other["ClientId"], Username=email, Password=PASSWORD,
+                                SecretHash=base64.b64encode(digest).decode())
+    (event,) = emu.events(answer["UserSub"], "PreSignUp_SignUp")
+    assert event["callerContext"]["clientId"] == other["ClientId"]
+    with pytest.raises(ClientError) as excinfo:  # its secret is its own
+        emu.client.sign_up(ClientId=other["ClientId"], Username=new_email(), Password=PASSWORD,
+                           SecretHash=secret_hash(new_email()))
+    assert error_of(excinfo)[0] == "NotAuthorizedException"
+
+
+def test_groups_admin_created_and_seeded_users(emu):
+    group = "g-" + uuid.uuid4().hex[:8]
+    emu.client.create_group(UserPoolId=POOL_ID, GroupName=group)
+    with pytest.raises(ClientError) as excinfo:
+        emu.client.create_group(UserPoolId=POOL_ID, GroupName=group)
+    assert error_of(excinfo)[0] == "GroupExistsException"
+    admin_made = emu.client.admin_create_user(UserPoolId=POOL_ID, Username=new_email("admin"))["User"]
+    assert admin_made["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+    assert emu.events(admin_made["Username"], "PreSignUp_AdminCreateUser")
+    federated = emu.dev("/_dev/users", {"email": new_email("fed"), "status": "EXTERNAL_PROVIDER", "ageSeconds": 86400})
+    for username in (admin_made["Username"], federated["Username"]):
+        emu.client.admin_add_user_to_group(UserPoolId=POOL_ID, GroupName=group, Username=username)
+    members = emu.client.list_users_in_group(UserPoolId=POOL_ID, GroupName=group, Limit=1)
+    assert len(members["Users"]) == 1 and members["NextToken"]
+    rest = emu.client.list_users_in_group(UserPoolId=POOL_ID, GroupName=group, NextToken=members["NextToken"])
+    statuses = {u["UserStatus"] for u in members["Users"] + rest["Users"]}
+    assert statuses == {"FORCE_CHANGE_PASSWORD", "EXTERNAL_PROVIDER"}
+    emu.client.admin_remove_user_from_group(UserPoolId=POOL_ID, GroupName=group, Username=federated["Username"])
+    assert [u["Username"] for u in emu.client.list_users_in_group(UserPoolId=POOL_ID, GroupName=group)["Users"]] \
+        == [admin_made["Username"]]
+    emu.client.admin_delete_user(UserPoolId=POOL_ID, Username=admin_made["Username"])
+    assert emu.client.list_users_in_group(UserPoolId=POOL_ID, GroupName=group)["Users"] == []

@@ -663,3 +663,94 @@ def test_misconfigured_stage_tells_callers_nothing(client, monkeypatch, caplog):
     assert any("loopback (http://127.0.0.1" in r.getMessage() for r in caplog.records)  # the operator sees it all
     out = client.http.post("/auth/sign-out", body=b"{}", headers={**headers, "Cookie": "cas_refresh=sub:token"})
     assert out.status_code == 204 and "Max-Age=0" in out.headers["Set-Cookie"]
+
+
+# ------------------------------------------------------------------ account squatting with the user's own token
+
+
+@pytest.mark.parametrize("attribute,value", [("email", "victim"), ("email_verified", "true"),
+                                             ("email", "victim-and-verified")])
+def test_squatting_email_change_with_the_access_token(devstack, cognito, signed_in, attribute, value):
+    """The access token's scope allows UpdateUserAttributes: moving the account onto the victim's
+    address (so the victim later signs in to the attacker's account) must be refused."""
+    attacker, body, _ = signed_in
+    victim = new_email("victim")
+    remember(victim, kind="email")
+    changes = {"victim": [{"Name": "email", "Value": victim}], "true": [{"Name": "email_verified", "Value": "true"}],
+               "victim-and-verified": [{"Name": "email", "Value": victim}, {"Name": "email_verified", "Value": "true"}]}
+    with pytest.raises(ClientError) as refused:
+        cognito.update_user_attributes(AccessToken=body["accessToken"], UserAttributes=changes[value])
+    assert refused.value.response["Error"]["Code"] == "NotAuthorizedException"
+    me = attacker.me(body["accessToken"]).json()
+    assert me["email"] == attacker.email
+    # The victim, signing up later, gets an account of their own.
+    victim_user = User(devstack, victim)
+    victim_body, _ = victim_user.sign_in()
+    assert claims(victim_body["idToken"])["sub"] != claims(body["idToken"])["sub"]
+
+
+@pytest.fixture
+def client_allowing_email_writes(devstack, cognito):
+    """The dev app client as an adopted pool's client might be: WriteAttributes never set."""
+    from triggers.connect import CLIENT_SETTINGS
+
+    env = devstack.local_env()
+    pool, client_id = env["COGNITO_USER_POOL_ID"], env["COGNITO_CLIENT_ID"]
+    cognito.update_user_pool_client(UserPoolId=pool, ClientId=client_id)
+    yield
+    cognito.update_user_pool_client(UserPoolId=pool, ClientId=client_id,
+                                    WriteAttributes=CLIENT_SETTINGS["WriteAttributes"])
+
+
+def test_squatting_through_a_client_that_allows_email_writes(devstack, cognito, signed_in,
+                                                            client_allowing_email_writes):
+    """Where email is writable, the attacker proves their own address, moves the account onto
+    the victim's before answering, and signs in: Verify must not call the victim's address
+    proven (Authsignal proved the one Create tracked)."""
+    attacker, body, _ = signed_in
+    victim = new_email("victim")
+    remember(victim, kind="email")
+    challenge = attacker.start()
+    token = attacker.prove(challenge["challengeUrl"])
+    cognito.update_user_attributes(AccessToken=body["accessToken"], UserAttributes=[{"Name": "email", "Value": victim}])
+    finished = attacker.finish(challenge["session"], token, email=victim)
+    assert finished.status_code == 200, finished.text  # the answer was right: a sign-in
+    tokens = finished.json()
+    remember(tokens["idToken"], tokens["accessToken"])
+    me = attacker.me(tokens["accessToken"]).json()
+    assert me["email"] == victim and me["emailVerified"] is False, me
+    assert claims(tokens["idToken"])["email_verified"] is False
+
+
+def test_email_changed_by_an_admin_between_create_and_verify(devstack, cognito, signed_in):
+    """Create tracked the old address; an admin moves the account to a new one before the
+    answer: the sign-in may succeed, the new address stays unverified."""
+    user, body, _ = signed_in
+    changed = new_email("changed")
+    remember(changed, kind="email")
+    challenge = user.start()
+    token = user.prove(challenge["challengeUrl"])
+    cognito.admin_update_user_attributes(UserPoolId=devstack.local_env()["COGNITO_USER_POOL_ID"],
+                                         Username=claims(body["idToken"])["sub"],
+                                         UserAttributes=[{"Name": "email", "Value": changed}])
+    finished = user.finish(challenge["session"], token, email=changed)
+    assert finished.status_code == 200, finished.text
+    tokens = finished.json()
+    remember(tokens["idToken"], tokens["accessToken"])
+    me = user.me(tokens["accessToken"]).json()
+    assert me["email"] == changed and me["emailVerified"] is False, me
+
+
+def test_pre_sign_up_from_another_client_is_not_auto_confirmed(devstack, cognito):
+    """Another app of the same pool signs users up: our PreSignUp must not confirm them
+    (that app relies on its own confirmation), so they cannot sign in through us either."""
+    pool = devstack.local_env()["COGNITO_USER_POOL_ID"]
+    other = cognito.create_user_pool_client(UserPoolId=pool, ClientName="another-app",
+                                            GenerateSecret=True)["UserPoolClient"]
+    email = new_email("otherapp")
+    remember(email, kind="email")
+    answer = cognito.sign_up(ClientId=other["ClientId"], Username=email, Password="Aa1!" + "x" * 20,
+                             SecretHash=_hash(other["ClientSecret"], email, other["ClientId"]))
+    assert answer["UserConfirmed"] is False
+    assert cognito.admin_get_user(UserPoolId=pool, Username=email)["UserStatus"] == "UNCONFIRMED"
+    assert User(devstack, email).post("/auth/start", {"email": email}).status_code != 200  # no challenge

@@ -90,8 +90,7 @@ def user(local_env, devstack, email):
     cognito = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=devstack.cognito_url)
     env = devstack.local_env()
     cognito.sign_up(ClientId=env["COGNITO_CLIENT_ID"], Username=email, Password="Unused-Passw0rd!",
-                    SecretHash=cognito_gateway.secret_hash(email, env["COGNITO_CLIENT_ID"], env["COGNITO_CLIENT_SECRET"]),
-                    UserAttributes=[{"Name": "email", "Value": email}])
+                    SecretHash=cognito_gateway.secret_hash(email, env["COGNITO_CLIENT_ID"], env["COGNITO_CLIENT_SECRET"]))
     found = cognito.admin_get_user(UserPoolId=POOL, Username=email)
     attributes = {a["Name"]: a["Value"] for a in found["UserAttributes"]}
     assert attributes["email_verified"] == "false"

@@ -30,6 +30,11 @@ CLIENT_SETTINGS = {
     "PreventUserExistenceErrors": "LEGACY",
     "AuthSessionValidity": 3,  # minutes a sign-in session (one challenge round) lives
     "EnableTokenRevocation": True,
+    # What a user may change with their own access token (UpdateUserAttributes). Never
+    # `email` or `email_verified`: a user who could would move their account onto someone
+    # else's address. Not empty either: a client without the setting may write every
+    # standard attribute, and what an empty list means is not documented.
+    "WriteAttributes": ["locale"],
 }
 
 
@@ -115,15 +120,25 @@ def _client_request(client_description, settings):
     return request
 
 
-def _client_differs(description):
+def _client_differences(description):
+    """{setting: (what the client has, what the app needs)} for each setting that differs."""
+    differences = {}
     for key, wanted in CLIENT_SETTINGS.items():
         have = description.get(key)
-        if key == "ExplicitAuthFlows":
+        if isinstance(wanted, list):
             if sorted(have or []) != sorted(wanted):
-                return True
+                differences[key] = (have, wanted)
         elif have != wanted:
-            return True
-    return False
+            differences[key] = (have, wanted)
+    return differences
+
+
+def _describe_difference(key, have, wanted):
+    if key == "WriteAttributes":
+        was = "every standard attribute, email included" if not have else ", ".join(have)
+        return (f"WriteAttributes={wanted} (was: {was}); users can no longer change their own "
+                "email or mark it verified with their access token")
+    return f"{key}={wanted} (was {have})"
 
 
 def _invoke_statement_present(policy, pool_arn):
@@ -337,11 +352,13 @@ class Connector:
         if self.client is None:
             self.client = self.idp.create_user_pool_client(
                 UserPoolId=pool_id, ClientName=self.name, GenerateSecret=True, **CLIENT_SETTINGS)["UserPoolClient"]
-            self.done.append(f"created app client {self.client['ClientId']} (secret, CUSTOM_AUTH + refresh only)")
-        elif _client_differs(self.client):
+            self.done.append(f"created app client {self.client['ClientId']} (secret, CUSTOM_AUTH + refresh only; "
+                             f"users may write only {CLIENT_SETTINGS['WriteAttributes']}, never their email)")
+        elif _client_differences(self.client):
+            differences = _client_differences(self.client)
             self.idp.update_user_pool_client(**_client_request(self.client, CLIENT_SETTINGS))
-            self.done.append(f"updated app client {self.client['ClientId']}: " + ", ".join(
-                f"{k}={v}" for k, v in CLIENT_SETTINGS.items()))
+            self.done.append(f"updated app client {self.client['ClientId']}: " + "; ".join(
+                _describe_difference(k, *v) for k, v in differences.items()))
 
         for name, arn in self.functions.items():
             self._allow_cognito(name, arn, pool_id, pool_arn)

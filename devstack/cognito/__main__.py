@@ -33,6 +33,10 @@ def stage_environment(project_dir: str, stage: str, overrides: List[str]) -> Dic
     return env
 
 
+def _names(value: Optional[str]) -> Optional[List[str]]:
+    return None if value is None else [name for name in value.split(",") if name]
+
+
 def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m devstack.cognito",
                                      description="Offline Cognito user-pool emulator.")
@@ -44,6 +48,10 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="override a stage environment variable (repeatable)")
     parser.add_argument("--prevent-user-existence-errors", action="store_true",
                         help="PreventUserExistenceErrors ENABLED instead of LEGACY")
+    parser.add_argument("--write-attributes", metavar="A,B,...",
+                        help="the app client's WriteAttributes (default: never set, so every "
+                             "standard attribute is writable, as for a client created without it)")
+    parser.add_argument("--read-attributes", metavar="A,B,...", help="the app client's ReadAttributes")
     return parser.parse_args(argv)
 
 
@@ -79,7 +87,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     config = PoolConfig(pool_id=pool_id, client_id=env["COGNITO_CLIENT_ID"],
                         client_secret=env["COGNITO_CLIENT_SECRET"], region=region,
                         app_name=app_name,
-                        prevent_user_existence_errors=args.prevent_user_existence_errors)
+                        prevent_user_existence_errors=args.prevent_user_existence_errors,
+                        write_attributes=_names(args.write_attributes),
+                        read_attributes=_names(args.read_attributes))
     signer = TokenSigner("%s/%s" % (url, pool_id), config.client_id)
     attach(server, Emulator(UserPool(config, triggers, signer)))
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from . import params
+from .accounts import AccountOperations
 from .errors import INCORRECT, CognitoError, invalid_parameter, not_authorized
 from .lambdas import TriggerRunner
 from .tokens import TokenSigner
@@ -42,6 +43,9 @@ class PoolConfig:
     region: str
     app_name: str = "cognito-authsignal"
     prevent_user_existence_errors: bool = False
+    # The app client's attribute permissions; None = never set (every standard attribute).
+    write_attributes: Optional[List[str]] = None
+    read_attributes: Optional[List[str]] = None
 
 
 @dataclass
@@ -108,7 +112,9 @@ def secret_hash(secret: str, username: str, client_id: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-class UserPool:
+class UserPool(AccountOperations):
+    EMAIL_PATTERN = EMAIL_RE
+
     def __init__(self, config: PoolConfig, triggers: TriggerRunner, signer: TokenSigner,
                  clock: Callable[[], float] = time.time):
         self.config = config
@@ -130,6 +136,7 @@ class UserPool:
             self._revoked_origins: set = set()
             self.settings = Settings(
                 prevent_user_existence_errors=self.config.prevent_user_existence_errors)
+            self.reset_accounts_locked()
 
     # ----------------------------------------------------------------- common checks
 
@@ -144,11 +151,14 @@ class UserPool:
             raise CognitoError("ResourceNotFoundException",
                                "User pool %s does not exist." % pool_id)
 
-    def _check_secret_hash(self, username: str, received: Optional[str]) -> None:
-        client_id = self.config.client_id
+    def _check_secret_hash(self, username: str, received: Optional[str], client=None) -> None:
+        client_id = client.client_id if client else self.config.client_id
+        client_secret = client.secret if client else self.config.client_secret
+        if client_secret is None:
+            return  # a client without a secret sends no hash
         if not received:
             raise _secret_hash_missing(client_id)
-        expected = secret_hash(self.config.client_secret, username, client_id)
+        expected = secret_hash(client_secret, username, client_id)
         if not isinstance(received, str) or not hmac.compare_digest(expected, received):
             raise not_authorized("Unable to verify secret hash for client %s" % client_id)
 
@@ -167,14 +177,14 @@ class UserPool:
         return user
 
     def _envelope(self, trigger_source: str, user_name: str, request: Dict[str, Any],
-                  response: Dict[str, Any]) -> Dict[str, Any]:
+                  response: Dict[str, Any], client_id: Optional[str] = None) -> Dict[str, Any]:
         return {
             "version": "1",
             "triggerSource": trigger_source,
             "region": self.config.region,
             "userPoolId": self.config.pool_id,
             "userName": user_name,
-            "callerContext": {"awsSdkVersion": SDK_VERSION, "clientId": self.config.client_id},
+            "callerContext": {"awsSdkVersion": SDK_VERSION, "clientId": client_id or self.config.client_id},
             "request": request,
             "response": response,
         }
@@ -183,11 +193,12 @@ class UserPool:
 
     def sign_up(self, p: Dict[str, Any]) -> Dict[str, Any]:
         client_id = params.string(p, "ClientId")
-        self._check_client(client_id)
+        client = self.app_client(client_id)  # any client of the pool may sign users up
         username = params.string(p, "Username")
-        self._check_secret_hash(username, params.string(p, "SecretHash", required=False))
+        self._check_secret_hash(username, params.string(p, "SecretHash", required=False), client)
         password = params.string(p, "Password", required=False)
         attributes = params.attribute_list(p, "UserAttributes")
+        self.check_write(client, list(attributes))
         validation_data = params.attribute_list(p, "ValidationData")
         client_metadata = params.string_map(p, "ClientMetadata")
         if not EMAIL_RE.match(username):
@@ -215,7 +226,7 @@ class UserPool:
                     "clientMetadata": client_metadata,
                 },
                 response={"autoConfirmUser": None, "autoVerifyEmail": None,
-                          "autoVerifyPhone": None})
+                          "autoVerifyPhone": None}, client_id=client_id)
             response = self.triggers.invoke("PreSignUp", event)["response"]
             confirmed = response.get("autoConfirmUser") is True
             verified = response.get("autoVerifyEmail") is True
@@ -484,7 +495,9 @@ class UserPool:
             user = self._users.get(claims["sub"])
             if user is None:
                 raise CognitoError("UserNotFoundException", "User does not exist.")
-            return {"Username": user.sub, "UserAttributes": user.attribute_list()}
+            attributes = user.attribute_list()
+        client = self.app_client(claims["client_id"])
+        return {"Username": user.sub, "UserAttributes": client.readable(attributes)}
 
     def global_sign_out(self, p: Dict[str, Any]) -> Dict[str, Any]:
         claims = self._check_access_token(params.string(p, "AccessToken"))
@@ -571,10 +584,7 @@ class UserPool:
     def admin_delete_user(self, p: Dict[str, Any]) -> Dict[str, Any]:
         self._check_pool(p)
         with self._lock:
-            user = self._admin_user_locked(p)
-            self._revoke_user_locked(user.sub)
-            del self._users[user.sub]
-            del self._by_email[user.email.lower()]
+            self._delete_user_locked(self._admin_user_locked(p))
         return {}
 
     def list_users(self, p: Dict[str, Any]) -> Dict[str, Any]:
@@ -623,7 +633,9 @@ class UserPool:
             "LambdaConfig": lambda_config,
             "UsernameAttributes": ["email"],
             "UsernameConfiguration": {"CaseSensitive": False},
-            "AutoVerifiedAttributes": [],
+            "AutoVerifiedAttributes": list(self.require_verification_before_update),
+            "UserAttributeUpdateSettings": {
+                "AttributesRequireVerificationBeforeUpdate": list(self.require_verification_before_update)},
             "MfaConfiguration": "OFF",
             "Policies": {"PasswordPolicy": {
                 "MinimumLength": 8, "RequireUppercase": True, "RequireLowercase": True,
@@ -633,11 +645,9 @@ class UserPool:
             "LastModifiedDate": self.created,
         }}
 
-    def describe_user_pool_client(self, p: Dict[str, Any]) -> Dict[str, Any]:
-        self._check_pool(p)
-        client_id = params.string(p, "ClientId")
-        self._check_client(client_id)
-        return {"UserPoolClient": {
+    def describe_user_pool_client_base(self, client_id: str) -> Dict[str, Any]:
+        """The settings every client of this emulator shares (accounts.py adds its own)."""
+        return {
             "UserPoolId": self.config.pool_id,
             "ClientName": "%s-local" % self.config.app_name,
             "ClientId": client_id,
@@ -654,7 +664,30 @@ class UserPool:
             "EnableTokenRevocation": True,
             "CreationDate": self.created,
             "LastModifiedDate": self.created,
-        }}
+        }
+
+    def add_user(self, email: str, status: str, verified: bool = False,
+                 trigger_source: Optional[str] = None, created: Optional[float] = None) -> User:
+        """A user made otherwise than by SignUp (an admin, a federated sign-in, the dev seed)."""
+        with self._lock:
+            if self._find_locked(email) is not None:
+                raise _username_exists()
+        sub = str(uuid.uuid4())
+        attributes = {"sub": sub, "email": email, "email_verified": "true" if verified else "false"}
+        if trigger_source and self.triggers.configured("PreSignUp"):
+            self.triggers.invoke("PreSignUp", self._envelope(
+                trigger_source, sub,
+                request={"userAttributes": dict(attributes, **{"cognito:user_status": status}),
+                         "validationData": {}, "clientMetadata": {}},
+                response={"autoConfirmUser": None, "autoVerifyEmail": None, "autoVerifyPhone": None}))
+        now = self._clock()
+        user = User(sub, attributes, status, created if created is not None else now, now)
+        with self._lock:
+            if self._find_locked(email) is not None:
+                raise _username_exists()
+            self._users[sub] = user
+            self._by_email[email.lower()] = sub
+        return user
 
     def user_count(self) -> int:
         with self._lock:

@@ -8,6 +8,7 @@ import uuid
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Dict, Optional, Tuple
+from urllib.parse import parse_qs
 
 from .errors import CognitoError, status_for
 from .lambdas import log
@@ -35,6 +36,21 @@ def _operations(pool: UserPool) -> Dict[str, Tuple[Callable[[Dict[str, Any]], Di
         "ListUsers": (pool.list_users, True),
         "DescribeUserPool": (pool.describe_user_pool, True),
         "DescribeUserPoolClient": (pool.describe_user_pool_client, True),
+        # What a signed-in user may do with their own access token (devstack/cognito/accounts.py).
+        "UpdateUserAttributes": (pool.update_user_attributes, False),
+        "DeleteUser": (pool.delete_user, False),
+        "GetUserAttributeVerificationCode": (pool.get_user_attribute_verification_code, False),
+        "VerifyUserAttribute": (pool.verify_user_attribute, False),
+        # Other clients of the pool, groups, admin-created users.
+        "CreateUserPoolClient": (pool.create_user_pool_client, True),
+        "UpdateUserPoolClient": (pool.update_user_pool_client, True),
+        "CreateGroup": (pool.create_group, True),
+        "GetGroup": (pool.get_group, True),
+        "AdminAddUserToGroup": (pool.admin_add_user_to_group, True),
+        "AdminRemoveUserFromGroup": (pool.admin_remove_user_from_group, True),
+        "ListUsersInGroup": (pool.list_users_in_group, True),
+        "AdminListGroupsForUser": (pool.admin_list_groups_for_user, True),
+        "AdminCreateUser": (pool.admin_create_user, True),
     }
 
 
@@ -120,6 +136,11 @@ class Emulator:
                 if not isinstance(value, bool):
                     raise ValueError("preventUserExistenceErrors must be true or false")
                 settings.prevent_user_existence_errors = value
+            elif key == "attributesRequireVerificationBeforeUpdate":
+                if not isinstance(value, list) or not set(value) <= {"email", "phone_number"}:
+                    raise ValueError("attributesRequireVerificationBeforeUpdate must be a list of "
+                                     "email / phone_number (UserAttributeUpdateSettings)")
+                self.pool.require_verification_before_update = list(value)
             else:
                 raise ValueError("unknown setting %s" % key)
         return {
@@ -128,7 +149,26 @@ class Emulator:
             "refreshTokenValiditySeconds": settings.refresh_token_validity,
             "triggerTimeoutSeconds": self.pool.triggers.timeout,
             "preventUserExistenceErrors": settings.prevent_user_existence_errors,
+            "attributesRequireVerificationBeforeUpdate": list(self.pool.require_verification_before_update),
         }
+
+    def seed_user(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        """A user as other paths leave them (admin-created, federated, another app's
+        unconfirmed sign-up), optionally back-dated: what the cleanup must not touch."""
+        email, status = body.get("email"), body.get("status")
+        statuses = ("UNCONFIRMED", "CONFIRMED", "FORCE_CHANGE_PASSWORD", "EXTERNAL_PROVIDER", "RESET_REQUIRED")
+        if not isinstance(email, str) or not email or status not in statuses:
+            raise ValueError("send {\"email\", \"status\": one of %s, \"emailVerified\", "
+                             "\"ageSeconds\"}" % (statuses,))
+        age = body.get("ageSeconds", 0)
+        if isinstance(age, bool) or not isinstance(age, (int, float)) or age < 0:
+            raise ValueError("ageSeconds must be a non-negative number")
+        try:
+            user = self.pool.add_user(email, status, body.get("emailVerified") is True,
+                                      created=time.time() - age)
+        except CognitoError as exc:
+            raise ValueError(exc.message)
+        return {"Username": user.sub, "UserStatus": user.status}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -195,6 +235,9 @@ class Handler(BaseHTTPRequestHandler):
             status, body = 200, {"status": "ok"}
         elif path == "/_dev/stats":
             status, body = 200, self.emulator.stats()
+        elif path == "/_dev/attribute-codes":
+            query = parse_qs(self.path.partition("?")[2])
+            status, body = 200, pool.attribute_codes((query.get("username") or [""])[0])
         else:
             status, body = 404, {"error": "not found"}
         self._send(status, body)
@@ -228,6 +271,8 @@ class Handler(BaseHTTPRequestHandler):
                 status, answer = 200, self.emulator.add_fault(body)
             elif path == "/_dev/settings":
                 status, answer = 200, self.emulator.change_settings(body)
+            elif path == "/_dev/users":
+                status, answer = 200, self.emulator.seed_user(body)
             else:
                 status, answer = 404, {"error": "not found"}
         except ValueError as exc:
