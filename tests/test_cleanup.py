@@ -21,8 +21,7 @@ def sign_up(cognito, env, verified=False):
     email = f"cleanup-{uuid.uuid4().hex[:10]}@example.com"
     client_id, secret = env["COGNITO_CLIENT_ID"], env["COGNITO_CLIENT_SECRET"]
     cognito.sign_up(ClientId=client_id, Username=email, Password="Unused-Passw0rd!",
-                    SecretHash=cognito_gateway.secret_hash(email, client_id, secret),
-                    UserAttributes=[{"Name": "email", "Value": email}])
+                    SecretHash=cognito_gateway.secret_hash(email, client_id, secret))
     if verified:
         cognito.admin_update_user_attributes(UserPoolId=env["COGNITO_USER_POOL_ID"], Username=email,
                                              UserAttributes=[{"Name": "email_verified", "Value": "true"}])
