@@ -1,18 +1,24 @@
-"""The Cognito user-pool API, through boto3's `cognito-idp` client.
+"""The Cognito user-pool API, through a small AWS JSON 1.1 client (`chalicelib.aws_json`).
 
 Every call from the backend carries SECRET_HASH: the app client has a secret and
-the browser never talks to Cognito. boto3 is imported on first use.
+the browser never talks to Cognito. The app client's calls need no AWS signature; the
+Verify trigger's admin call is signed (SigV4) with the function's role credentials.
 """
 import base64
 
-from chalicelib import settings
+from chalicelib import settings  # aws_json (http.client, ssl) on the first call: importing the app stays light
 
+TARGET = "AWSCognitoIdentityProviderService."
 # Triggers run inside Cognito's calls, so a sign-in call may take a few seconds;
 # past that, the user gets a clear 503 instead of a hanging page.
 CONNECT_TIMEOUT_SECONDS = 2
 READ_TIMEOUT_SECONDS = 8
-# Inside a trigger, the admin call shares Cognito's 5 s budget with Authsignal.
-TRIGGER_TIMEOUT_SECONDS = 1.5
+# Inside a trigger, the admin call shares Cognito's 5 s budget with the cold start and
+# Authsignal (worst cases: `make bench`).
+TRIGGER_CONNECT_TIMEOUT_SECONDS = 0.5
+TRIGGER_TIMEOUT_SECONDS = 0.5
+# botocore refuses these before sending (its minimum lengths); Cognito would refuse the same.
+MIN_LENGTHS = {"Session": 20}
 
 
 class CognitoError(Exception):
@@ -28,42 +34,21 @@ class CognitoUnavailable(Exception):
     """Cognito could not be reached or did not answer in time."""
 
 
-_clients = {}
+def _call(region, endpoint_url, operation, params, connect_timeout, read_timeout, signed=False):
+    from chalicelib import aws_json
 
-
-def _client(region, endpoint_url, timeout):
-    key = (region, endpoint_url, timeout)
-    if key not in _clients:
-        import boto3
-        from botocore.config import Config
-
-        _clients[key] = boto3.client(
-            "cognito-idp",
-            region_name=region,
-            endpoint_url=endpoint_url,
-            config=Config(
-                connect_timeout=min(CONNECT_TIMEOUT_SECONDS, timeout),
-                read_timeout=timeout,
-                # A retried InitiateAuth would send the user a second challenge.
-                retries={"total_max_attempts": 1},
-            ),
-        )
-    return _clients[key]
-
-
-def _call(client, operation, **params):
-    from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-
+    for name, minimum in MIN_LENGTHS.items():
+        if name in params and len(params[name]) < minimum:
+            raise CognitoError("InvalidParameterException", "invalid parameter")
     try:
-        return getattr(client, operation)(**params)
-    except ParamValidationError:
-        # botocore checks lengths and patterns before sending; Cognito would refuse the same.
-        raise CognitoError("InvalidParameterException", "invalid parameter") from None
-    except ClientError as error:
-        info = error.response.get("Error", {})
-        raise CognitoError(info.get("Code", "Unknown"), info.get("Message", "")) from None
-    except BotoCoreError as error:
-        raise CognitoUnavailable(type(error).__name__) from None
+        return aws_json.call(
+            endpoint_url or aws_json.endpoint("cognito-idp", region), TARGET + operation, params,
+            connect_timeout, read_timeout, sign=(region, "cognito-idp") if signed else None,
+        )
+    except aws_json.AwsError as error:
+        raise CognitoError(error.code, error.message) from None
+    except aws_json.AwsUnavailable as error:
+        raise CognitoUnavailable(str(error)) from None
 
 
 def secret_hash(username, client_id, client_secret):
@@ -82,15 +67,17 @@ class UserPoolClient:
     def __init__(self, config):
         self.config = config
         self.client_secret = settings.secret("COGNITO_CLIENT_SECRET", config.region)
-        self.client = _client(config.region, config.cognito_endpoint_url, READ_TIMEOUT_SECONDS)
 
     def _hash(self, username):
         return secret_hash(username, self.config.client_id, self.client_secret)
 
+    def _call(self, operation, **params):
+        return _call(self.config.region, self.config.cognito_endpoint_url, operation, params,
+                     CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS)
+
     def start_custom_auth(self, email):
-        return _call(
-            self.client,
-            "initiate_auth",
+        return self._call(
+            "InitiateAuth",
             AuthFlow="CUSTOM_AUTH",
             ClientId=self.config.client_id,
             AuthParameters={"USERNAME": email, "SECRET_HASH": self._hash(email)},
@@ -101,9 +88,8 @@ class UserPoolClient:
 
         # Nobody ever types this password: CUSTOM_AUTH is the only way in.
         password = secrets.token_urlsafe(32) + "aA1!"
-        return _call(
-            self.client,
-            "sign_up",
+        return self._call(
+            "SignUp",
             ClientId=self.config.client_id,
             SecretHash=self._hash(email),
             Username=email,
@@ -113,9 +99,8 @@ class UserPoolClient:
         )
 
     def answer_challenge(self, email, session, answer):
-        return _call(
-            self.client,
-            "respond_to_auth_challenge",
+        return self._call(
+            "RespondToAuthChallenge",
             ClientId=self.config.client_id,
             ChallengeName="CUSTOM_CHALLENGE",
             Session=session,
@@ -129,9 +114,8 @@ class UserPoolClient:
     def refresh(self, username, refresh_token):
         # With email as the username attribute, the hash takes the internal
         # username (the sub), not the email.
-        return _call(
-            self.client,
-            "initiate_auth",
+        return self._call(
+            "InitiateAuth",
             AuthFlow="REFRESH_TOKEN_AUTH",
             ClientId=self.config.client_id,
             AuthParameters={
@@ -141,25 +125,29 @@ class UserPoolClient:
         )
 
     def revoke(self, refresh_token):
-        return _call(
-            self.client,
-            "revoke_token",
+        return self._call(
+            "RevokeToken",
             Token=refresh_token,
             ClientId=self.config.client_id,
             ClientSecret=self.client_secret,
         )
 
     def get_user(self, access_token):
-        return _call(self.client, "get_user", AccessToken=access_token)
+        return self._call("GetUser", AccessToken=access_token)
 
 
 def mark_email_verified(region, user_pool_id, username, endpoint_url=None):
     """Called by the Verify trigger once the user has proven the email."""
-    client = _client(region, endpoint_url, TRIGGER_TIMEOUT_SECONDS)
     _call(
-        client,
-        "admin_update_user_attributes",
-        UserPoolId=user_pool_id,
-        Username=username,
-        UserAttributes=[{"Name": "email_verified", "Value": "true"}],
+        region,
+        endpoint_url,
+        "AdminUpdateUserAttributes",
+        {
+            "UserPoolId": user_pool_id,
+            "Username": username,
+            "UserAttributes": [{"Name": "email_verified", "Value": "true"}],
+        },
+        TRIGGER_CONNECT_TIMEOUT_SECONDS,
+        TRIGGER_TIMEOUT_SECONDS,
+        signed=True,
     )
