@@ -44,19 +44,22 @@ def _client(api_url, region):
         from authsignal.client import AuthsignalClient
 
         client = AuthsignalClient(secret, api_url=api_url, timeout=settings.AUTHSIGNAL_TIMEOUT_SECONDS)
-        _enforce_timeout(client.session, settings.AUTHSIGNAL_TIMEOUT_SECONDS)
+        _enforce_timeout(client.session)
         _clients[key] = client
     return _clients[key]
 
 
-def _enforce_timeout(session, seconds):
+def _enforce_timeout(session):
     """SDK 4.1.0 sets its timeout with `setdefault` in `send`, but `requests` always
     passes `timeout=None` there, so without this a hung Authsignal hangs the trigger
-    past Cognito's 5 s."""
+    past Cognito's 5 s. Inside a trigger, also cut to its network budget."""
+    from chalicelib import budget
+
     request = session.request
 
     def request_with_timeout(method, url, **kwargs):
-        kwargs["timeout"] = kwargs.get("timeout") or seconds
+        kwargs["timeout"] = kwargs.get("timeout") or budget.timeouts(
+            settings.AUTHSIGNAL_CONNECT_TIMEOUT_SECONDS, settings.AUTHSIGNAL_TIMEOUT_SECONDS)
         return request(method, url, **kwargs)
 
     session.request = request_with_timeout

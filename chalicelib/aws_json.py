@@ -59,9 +59,12 @@ def call(url, target, params, connect_timeout, read_timeout, sign=None):
 
     `target` is the whole X-Amz-Target value; `sign` is `(region, service)` for an
     operation that needs SigV4, with credentials from the environment (as Lambda sets them).
-    Raises AwsError for an error answer, AwsUnavailable when there is none."""
+    Raises AwsError for an error answer, AwsUnavailable when there is none. Inside a
+    trigger the timeouts are also cut to what is left of its network budget."""
+    from chalicelib import budget
     from urllib.parse import urlsplit
 
+    connect_timeout, read_timeout = budget.timeouts(connect_timeout, read_timeout)
     parts = urlsplit(url)
     body = json.dumps(params).encode()
     headers = {"Host": parts.netloc, "Content-Type": CONTENT_TYPE, "X-Amz-Target": target}

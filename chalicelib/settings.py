@@ -15,8 +15,13 @@ AUTHSIGNAL_REGIONS = {
     "https://au.api.authsignal.com/v1",
     "https://eu.api.authsignal.com/v1",
 }
-# Each Authsignal call must end well inside Cognito's 5 s trigger limit.
+# Each Authsignal call must end well inside Cognito's 5 s trigger limit (and inside a
+# trigger, within its network budget: chalicelib.budget). Connect includes TLS.
+AUTHSIGNAL_CONNECT_TIMEOUT_SECONDS = 0.5
 AUTHSIGNAL_TIMEOUT_SECONDS = 1.5
+# A secret from SSM is read once per container, on its cold start.
+SSM_CONNECT_TIMEOUT_SECONDS = 0.5
+SSM_TIMEOUT_SECONDS = 1.0
 DEFAULT_ACTION = "cognitoAuth"
 # /auth/start answers no sooner than this (see signin.start): above the new-user
 # path's usual duration, so the time of the answer does not tell who has an account.
@@ -133,12 +138,18 @@ def _check_endpoints(settings):
 
 @lru_cache(maxsize=None)
 def _ssm_parameter(name, region):
-    import boto3  # only stages that keep secrets in SSM pay for the import
+    # Through the same small client as Cognito (not boto3: its client alone is most of a
+    # cold start); AWS_ENDPOINT_URL_SSM / AWS_ENDPOINT_URL as botocore reads them.
+    from chalicelib import aws_json
 
-    response = boto3.client("ssm", region_name=region).get_parameter(
-        Name=name, WithDecryption=True
-    )
-    return response["Parameter"]["Value"]
+    url = os.environ.get("AWS_ENDPOINT_URL_SSM") or os.environ.get("AWS_ENDPOINT_URL") or aws_json.endpoint("ssm", region)
+    try:
+        answer = aws_json.call(url, "AmazonSSM.GetParameter", {"Name": name, "WithDecryption": True},
+                               SSM_CONNECT_TIMEOUT_SECONDS, SSM_TIMEOUT_SECONDS, sign=(region, "ssm"))
+    except aws_json.AwsError as error:
+        raise SettingsError(f"SSM parameter {name} could not be read ({error.code}): check its name "
+                            "in the stage's *_PARAM setting and the function's role.") from None
+    return answer["Parameter"]["Value"]
 
 
 def secret(name, region):

@@ -9,6 +9,7 @@ import logging
 from chalice import Blueprint
 
 from chalicelib import challenge  # settings and the gateways: imported by the triggers that use them
+from chalicelib.budget import network_budget
 
 bp = Blueprint(__name__)
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ def define_auth_challenge(event, context):
 
 
 @bp.lambda_function(name="create_auth_challenge")
+@network_budget
 def create_auth_challenge(event, context):
     from chalicelib import authsignal_gateway, settings
 
@@ -46,6 +48,7 @@ def create_auth_challenge(event, context):
 
 
 @bp.lambda_function(name="verify_auth_challenge_response")
+@network_budget
 def verify_auth_challenge_response(event, context):
     from chalicelib import authsignal_gateway, cognito_gateway, settings
 
