@@ -1,7 +1,7 @@
-"""The Authsignal server API, through the official `authsignal` SDK.
+"""The Authsignal server API, through `chalicelib.authsignal_client` (the SDK's two calls
+on the standard library: see its docstring for why not the SDK itself).
 
-The SDK (and `requests` under it) is imported on first use: PreSignUp, Define and
-the page never need it.
+The client is imported on first use: PreSignUp, Define and the page never need it.
 """
 import logging
 from typing import NamedTuple  # not dataclasses: importing it (inspect, ast, dis) slows cold starts
@@ -41,33 +41,15 @@ def _client(api_url, region):
     secret = settings.secret("AUTHSIGNAL_SECRET_KEY", region)
     key = (api_url, secret)
     if key not in _clients:
-        from authsignal.client import AuthsignalClient
+        from chalicelib.authsignal_client import AuthsignalClient
 
-        client = AuthsignalClient(secret, api_url=api_url, timeout=settings.AUTHSIGNAL_TIMEOUT_SECONDS)
-        _enforce_timeout(client.session)
-        _clients[key] = client
+        _clients[key] = AuthsignalClient(secret, api_url=api_url)
     return _clients[key]
 
 
-def _enforce_timeout(session):
-    """SDK 4.1.0 sets its timeout with `setdefault` in `send`, but `requests` always
-    passes `timeout=None` there, so without this a hung Authsignal hangs the trigger
-    past Cognito's 5 s. Inside a trigger, also cut to its network budget."""
-    from chalicelib import budget
-
-    request = session.request
-
-    def request_with_timeout(method, url, **kwargs):
-        kwargs["timeout"] = kwargs.get("timeout") or budget.timeouts(
-            settings.AUTHSIGNAL_CONNECT_TIMEOUT_SECONDS, settings.AUTHSIGNAL_TIMEOUT_SECONDS)
-        return request(method, url, **kwargs)
-
-    session.request = request_with_timeout
-
-
 def _call(what, fn):
-    """Run one SDK call; outages and garbage become AuthsignalUnavailable."""
-    from authsignal.client import ApiException
+    """Run one client call; outages and garbage become AuthsignalUnavailable."""
+    from chalicelib.authsignal_client import ApiException
 
     try:
         body = fn()
@@ -80,7 +62,7 @@ def _call(what, fn):
                       what, error.error_code, error.error_description)
         raise
     except (AttributeError, ValueError, TypeError):
-        # The SDK leaves no parsed body when the answer is not JSON.
+        # An answer that is not JSON.
         log.warning("Authsignal %s answered something that is not its JSON", what)
         raise AuthsignalUnavailable(what) from None
     if not isinstance(body, dict):
@@ -105,7 +87,7 @@ def start_challenge(config, user_id, email):
 
 def validate(config, user_id, token):
     """Ask Authsignal what the token proves. A token it refuses proves nothing."""
-    from authsignal.client import ApiException
+    from chalicelib.authsignal_client import ApiException
 
     client = _client(config.authsignal_api_url, config.region)
     try:

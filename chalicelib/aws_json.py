@@ -6,12 +6,13 @@ docs/design.md, "Cold starts"). The wire protocol is small: `POST /` with
 `X-Amz-Target: <prefix>.<Operation>`, a JSON body, and errors as
 `{"__type": ..., "message": ...}`. Behaviour matches the boto3 client it replaces (botocore
 1.44, retries off): errors parsed as botocore parses them, each socket operation under a
-connect or read timeout, no retries, one kept-alive connection per host and thread.
+connect or read timeout, no retries, one kept-alive connection per host and thread
+(chalicelib.outbound).
 """
-import http.client
 import json
 import os
-import threading
+
+from chalicelib import outbound
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
@@ -35,25 +36,6 @@ def endpoint(service, region):
     return f"https://{service}.{region}.{suffix}"
 
 
-_local = threading.local()
-
-
-def _connection(scheme, host, connect_timeout):
-    """This thread's open connection to `host`, or a new one. A kept-alive connection the
-    server has closed in the meantime reads as ready (EOF): drop it, as urllib3 does."""
-    pool = _local.__dict__.setdefault("connections", {})
-    conn = pool.get((scheme, host))
-    if conn is not None and conn.sock is not None:
-        import select
-
-        if select.select([conn.sock], [], [], 0)[0]:
-            conn.close()
-    if conn is None:
-        factory = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-        conn = pool[(scheme, host)] = factory(host, timeout=connect_timeout)
-    return conn
-
-
 def call(url, target, params, connect_timeout, read_timeout, sign=None):
     """POST one operation; returns the parsed JSON answer.
 
@@ -61,29 +43,18 @@ def call(url, target, params, connect_timeout, read_timeout, sign=None):
     operation that needs SigV4, with credentials from the environment (as Lambda sets them).
     Raises AwsError for an error answer, AwsUnavailable when there is none. Inside a
     trigger the timeouts are also cut to what is left of its network budget."""
-    from chalicelib import budget
     from urllib.parse import urlsplit
 
-    connect_timeout, read_timeout = budget.timeouts(connect_timeout, read_timeout)
-    parts = urlsplit(url)
     body = json.dumps(params).encode()
-    headers = {"Host": parts.netloc, "Content-Type": CONTENT_TYPE, "X-Amz-Target": target}
+    headers = {"Host": urlsplit(url).netloc, "Content-Type": CONTENT_TYPE, "X-Amz-Target": target}
     if sign:
         headers.update(sigv4_headers(body, headers, *sign))
-    conn = _connection(parts.scheme, parts.netloc, connect_timeout)
     try:
-        if conn.sock is None:
-            conn.timeout = connect_timeout
-            conn.connect()
-        conn.sock.settimeout(read_timeout)
-        conn.request("POST", parts.path or "/", body, headers)
-        response = conn.getresponse()
-        data = response.read()
-    except (OSError, http.client.HTTPException) as error:  # socket timeouts are OSErrors
-        conn.close()
-        raise AwsUnavailable(type(error).__name__) from None
-    if response.status >= 300:
-        raise _error(response.status, data)
+        status, _, data = outbound.post(url, headers, body, connect_timeout, read_timeout)
+    except outbound.Unavailable as error:
+        raise AwsUnavailable(str(error)) from None
+    if status >= 300:
+        raise _error(status, data)
     parsed = _json(data)
     return parsed if isinstance(parsed, dict) else {}  # botocore keeps only the output shape's members
 
@@ -101,6 +72,8 @@ def _json(data):
 
 def _error(status, data):
     """An error answer as botocore parses it (`BaseJSONParser._do_error_parse`)."""
+    import http.client
+
     stripped = data.strip()
     if status >= 500 and (not stripped or stripped.startswith(b"<html>")):
         return AwsError(str(status), http.client.responses.get(status, ""))

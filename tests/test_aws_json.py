@@ -13,7 +13,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.parsers import JSONParser
 
-from chalicelib import aws_json
+from chalicelib import aws_json, outbound
 from tests.conftest import free_port
 
 TARGET = "AWSCognitoIdentityProviderService.InitiateAuth"
@@ -108,7 +108,7 @@ def test_a_kept_alive_connection_is_reused():
 def test_a_connection_the_server_closed_while_idle_is_replaced_not_failed():
     with serving((200, b'{"first": true}', "close")) as (server, url):
         assert call(url) == {"first": True}
-        conn = aws_json._local.connections[("http", url.split("//")[1])]
+        conn = outbound._local.connections[("http", url.split("//")[1])]
         assert select.select([conn.sock], [], [], 5)[0]  # the server's FIN has arrived
         assert call(url) == {}
         assert server.connections == 2

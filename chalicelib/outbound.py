@@ -1,0 +1,53 @@
+"""HTTP POST on the standard library, for the gateways (Cognito, SSM, Authsignal).
+
+One kept-alive connection per host and thread; a connect and a read timeout per call, cut to
+a trigger's network budget (chalicelib.budget); no retries: a failed call is the caller's answer.
+"""
+import http.client
+import threading
+from urllib.parse import urlsplit
+
+from chalicelib import budget
+
+
+class Unavailable(Exception):
+    """No answer: refused, reset or timed out."""
+
+
+_local = threading.local()
+
+
+def _connection(scheme, host, connect_timeout):
+    """This thread's open connection to `host`, or a new one. A kept-alive connection the
+    server has closed in the meantime reads as ready (EOF): drop it, as urllib3 does."""
+    pool = _local.__dict__.setdefault("connections", {})
+    conn = pool.get((scheme, host))
+    if conn is not None and conn.sock is not None:
+        import select
+
+        if select.select([conn.sock], [], [], 0)[0]:
+            conn.close()
+    if conn is None:
+        factory = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+        conn = pool[(scheme, host)] = factory(host, timeout=connect_timeout)
+    return conn
+
+
+def post(url, headers, body, connect_timeout, read_timeout):
+    """POST `body` (bytes) to `url`; returns (status, response headers, response body)."""
+    connect_timeout, read_timeout = budget.timeouts(connect_timeout, read_timeout)
+    parts = urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    conn = _connection(parts.scheme, parts.netloc, connect_timeout)
+    try:
+        if conn.sock is None:
+            conn.timeout = connect_timeout  # TCP connect and TLS handshake
+            conn.connect()
+        conn.sock.settimeout(read_timeout)
+        conn.request("POST", path, body, {"Host": parts.netloc, **headers})
+        response = conn.getresponse()
+        data = response.read()
+    except (OSError, http.client.HTTPException) as error:  # socket timeouts are OSErrors
+        conn.close()
+        raise Unavailable(type(error).__name__) from None
+    return response.status, response.headers, data
