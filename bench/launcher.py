@@ -4,7 +4,8 @@ A separate, small process on purpose: Linux carries the parent's peak RSS into a
 ru_maxrss across fork and exec, so the benchmark itself (boto3, requests loaded) would
 set a ~50 MB floor under every figure. This process stays near 10 MB, below any child.
 
-Usage: launcher.py <output file>. Protocol: one JSON line in, {"code": "<python -c program>"}; one JSON line out,
+Usage: launcher.py <output file>. Protocol: one JSON line in, {"code": "<python -c program>"} or
+{"argv": [program, args...]} (the Node peers); one JSON line out,
 {"seconds", "maxrss_kb", "cpu_seconds", "exit", "output"}. Children get this process's environment
 and working directory.
 """
@@ -14,11 +15,11 @@ import sys
 import time
 
 
-def run(code, output_path):
+def run(argv, output_path):
     actions = [(os.POSIX_SPAWN_OPEN, 1, output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
                (os.POSIX_SPAWN_DUP2, 1, 2)]
     started = time.perf_counter()
-    pid = os.posix_spawn(sys.executable, [sys.executable, "-c", code], os.environ, file_actions=actions)
+    pid = os.posix_spawn(argv[0], argv, os.environ, file_actions=actions)
     _, status, usage = os.wait4(pid, 0)
     seconds = time.perf_counter() - started
     with open(output_path, errors="replace") as handle:
@@ -30,7 +31,8 @@ def run(code, output_path):
 def main():
     output_path = sys.argv[1]
     for line in sys.stdin:
-        answer = run(json.loads(line)["code"], output_path)
+        request = json.loads(line)
+        answer = run(request.get("argv") or [sys.executable, "-c", request["code"]], output_path)
         sys.stdout.write(json.dumps(answer) + "\n")
         sys.stdout.flush()
 

@@ -10,7 +10,13 @@ a bounded number of processes and sign-ins, and takes well under three minutes.
    (`handler(event, context)`, Cognito's and API Gateway's event shapes, the local stage's
    environment variables), rounds interleaved so drift hits every entry alike. Baseline:
    `python -c "import chalice"` in the same rounds. Create, Verify and /auth/start talk to
-   the dev stack and do their real work.
+   the dev stack and do their real work. In the same rounds, the Node peers of Create and
+   Verify (bench/peers.js: `@authsignal/node` and the AWS SDK v3, the stack of Authsignal's
+   own Cognito example) do the same work against the same stack.
+1b. Cold paths a person waits on: each as a CPU ratio to its peer, and its duration estimated
+   at its function's configured memory (Lambda gives memory/1769 MB of a vCPU).
+1c. Triggers against Cognito's 5 s: configured Lambda timeout, the cold estimate, and the
+   network calls at their timeouts (capped by the trigger's network budget).
 2. Peak memory: ru_maxrss of each of those child processes.
 3. `chalice package` zip size.
 4. Calls per sign-in, from the emulators' /_dev/stats.
@@ -20,6 +26,7 @@ a bounded number of processes and sign-ins, and takes well under three minutes.
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,10 +43,17 @@ sys.path.insert(0, ROOT)
 from devstack import harness  # noqa: E402
 
 PYTHON = sys.executable
+NODE = shutil.which("node")
 COLD_RUNS = 16            # rounds; the first is a warm-up of the OS caches and not counted
 SIGN_INS = 50             # timed sign-ins of returning users
 NEW_USERS = 10            # first sign-ins (they also make the returning users)
 COLD_BUDGET_RATIO = 1.5
+START_BUDGET_RATIO = 2.0  # cold /auth/start, to `import chalice`
+PEER_BUDGET_RATIO = 1.0   # Create and Verify, to their Node peers
+WAIT_BUDGET_SECONDS = 1.0  # every cold path a person waits on, at its configured memory
+COGNITO_TRIGGER_SECONDS = 5.0  # Cognito's wait for a trigger, cold start included
+TRIGGER_SPARE_SECONDS = 1.0    # a trigger's worst case leaves at least this of the 5 s
+LAMBDA_FULL_VCPU_MB = 1769
 ZIP_BUDGET_BYTES = 2 * 1024 * 1024
 RETURNING_BUDGET = {"cognito": 2, "authsignal": 2}
 HEAVY = ("boto3", "botocore", "requests", "authsignal")
@@ -132,6 +146,17 @@ def emulator_seconds(d):
 
 # --------------------------------------------------------------------------- cold starts
 
+PEERS = ("Create, Node peer", "Verify, Node peer")
+# The cold paths a person waits on: (entry, Chalice function, peer entry, budget ratio to it).
+WAITED_ON = [
+    ("page route GET /", "api_handler", "baseline: import chalice", COLD_BUDGET_RATIO),
+    ("POST /auth/start", "api_handler", "baseline: import chalice", START_BUDGET_RATIO),
+    ("PreSignUp", "pre_sign_up", "baseline: import chalice", COLD_BUDGET_RATIO),
+    ("Define", "define_auth_challenge", "baseline: import chalice", COLD_BUDGET_RATIO),
+    ("Create", "create_auth_challenge", "Create, Node peer", PEER_BUDGET_RATIO),
+    ("Verify", "verify_auth_challenge_response", "Verify, Node peer", PEER_BUDGET_RATIO),
+]
+
 CONTEXT = """
 class Context:
     function_name = 'bench'; function_version = '$LATEST'; memory_limit_in_mb = '256'
@@ -215,30 +240,45 @@ class ColdStarts:
             "POST /auth/start": lambda: handler_code(
                 "app", "app", apigw_event("POST", "/auth/start", {"email": user["email"]}),
                 "result['statusCode'] == 200 and 'challengeUrl' in result['body']"),
+            "Create, Node peer": lambda: self.node_peer("create", {}),
+            "Verify, Node peer": lambda: self.node_peer("verify", {"token": self.fresh_token()[0]}),
         }
 
-    def verify_code(self):
-        """A real Verify: a fresh Authsignal challenge completed as the page does it, and
-        a first sign-in's attributes (email not yet verified), so the trigger both validates
-        with Authsignal and marks the email verified in Cognito: the heaviest trigger path."""
+    def node_peer(self, mode, extra):
+        env = self.env
+        given = {"secretKey": env["AUTHSIGNAL_SECRET_KEY"], "apiUrl": env["AUTHSIGNAL_API_URL"],
+                 "action": ACTION, "sub": self.user["sub"], "email": self.user["email"],
+                 "username": self.user["username"], "region": env["AWS_REGION"],
+                 "userPoolId": env["COGNITO_USER_POOL_ID"], "cognitoUrl": env["COGNITO_ENDPOINT_URL"], **extra}
+        return {"argv": [NODE, os.path.join(ROOT, "bench", "peers.js"), mode, json.dumps(given)]}
+
+    def fresh_token(self):
+        """A fresh Authsignal challenge completed as the page does it: (token, idempotency key)."""
         from authsignal.client import AuthsignalClient
 
         env = self.env
         client = AuthsignalClient(env["AUTHSIGNAL_SECRET_KEY"], api_url=env["AUTHSIGNAL_API_URL"])
         tracked = client.track(self.user["sub"], ACTION, {"email": self.user["email"]})
-        token = self.stack.token(tracked["url"], self.user["email"])
+        return self.stack.token(tracked["url"], self.user["email"]), tracked["idempotency_key"]
+
+    def verify_code(self):
+        """A real Verify: a fresh Authsignal challenge completed as the page does it, and
+        a first sign-in's attributes (email not yet verified), so the trigger both validates
+        with Authsignal and marks the email verified in Cognito: the heaviest trigger path."""
+        token, idempotency_key = self.fresh_token()
         event = cognito_event(
             "VerifyAuthChallengeResponse_Authentication", self.user["username"],
             {"userAttributes": {**self.attributes, "email_verified": "false"},
-             "privateChallengeParameters": {"idempotencyKey": tracked["idempotency_key"]},
+             "privateChallengeParameters": {"idempotencyKey": idempotency_key},
              "challengeAnswer": token},
             {"answerCorrect": None})
         return handler_code("triggers", "verify_auth_challenge_response", event,
                             "result['response']['answerCorrect'] is True")
 
     def run_once(self, code):
-        """(seconds, peak RSS in KiB, output) of one fresh process running `code`."""
-        self.launcher.stdin.write(json.dumps({"code": code}) + "\n")
+        """(seconds, peak RSS in KiB, output) of one fresh process running `code` (a Python
+        program, or {"argv": [...]} for a Node peer)."""
+        self.launcher.stdin.write(json.dumps(code if isinstance(code, dict) else {"code": code}) + "\n")
         self.launcher.stdin.flush()
         answer = json.loads(self.launcher.stdout.readline())
         if answer["exit"]:
@@ -268,7 +308,7 @@ class ColdStarts:
                             times[name].append(seconds)
                             memory[name].append(rss)
                 self.current = None
-                loaded = {name: self.modules(make()) for name, make in self.entries.items()}
+                loaded = {name: self.modules(make()) for name, make in self.entries.items() if name not in PEERS}
             finally:
                 self.launcher.stdin.close()
                 self.launcher.wait(10)
@@ -297,6 +337,113 @@ def package_size():
 
 
 # --------------------------------------------------------------------------- report
+
+def functions(stage="prod"):
+    """{Chalice function: (memory MB, timeout s)} as Chalice resolves them for `stage`: the
+    stage's per-function value, the stage's, the per-function one, the top-level one."""
+    with open(os.path.join(ROOT, ".chalice", "config.json")) as handle:
+        config = json.load(handle)
+    staged = config.get("stages", {}).get(stage, {})
+    names = ["api_handler", *(name for _, name, _, _ in WAITED_ON if name != "api_handler")]
+
+    def resolve(name, key, default):
+        for layer in (staged.get("lambda_functions", {}).get(name, {}), staged,
+                      config.get("lambda_functions", {}).get(name, {}), config):
+            if key in layer:
+                return layer[key]
+        return default
+
+    return {name: (resolve(name, "lambda_memory_size", 128), resolve(name, "lambda_timeout", 60))
+            for name in names}, staged.get("environment_variables", {})
+
+
+def at_memory(cpu_seconds, memory_mb):
+    """A cold path's duration at `memory_mb`: memory/1769 MB of a vCPU (more does not help
+    single-threaded code), on cores like this machine's."""
+    return cpu_seconds * max(1.0, LAMBDA_FULL_VCPU_MB / memory_mb)
+
+
+def cold_paths_report(cpu):
+    failures, rows = [], []
+    configured, _ = functions()
+    for name, function, peer, budget_ratio in WAITED_ON:
+        ours, theirs = median(cpu[name]), median(cpu[peer])
+        memory = configured[function][0]
+        estimate = at_memory(ours, memory)
+        ratio_ok = ours / theirs <= budget_ratio
+        time_ok = estimate < WAIT_BUDGET_SECONDS
+        if not ratio_ok:
+            failures.append(f"cold {name}: {ours / theirs:.2f}x {peer} (budget {budget_ratio}x)")
+        if not time_ok:
+            failures.append(f"cold {name}: ~{estimate:.2f} s at {memory} MB (budget {WAIT_BUDGET_SECONDS} s)")
+        rows.append([name, f"{function} @ {memory} MB", ms(ours), peer, ms(theirs), f"{ours / theirs:.2f}x",
+                     f"<= {budget_ratio}x: {'ok' if ratio_ok else 'FAIL'}", ms(estimate),
+                     f"< {WAIT_BUDGET_SECONDS:.0f} s: {'ok' if time_ok else 'FAIL'}"])
+    table("1b. Cold paths a person waits on: CPU ratio to the peer (same run), and the estimate at the "
+          "function's configured memory (prod stage)",
+          ["cold path", "function @ memory", "CPU median", "peer", "peer CPU", "ratio", "budget",
+           "est. at memory", "budget"], rows)
+    print(f"\nEstimate = CPU-s x {LAMBDA_FULL_VCPU_MB} / memory MB (at least 1 vCPU-s per CPU-s), on cores like this"
+          "\nmachine's; Lambda's differ: check Init Duration in the function's logs after deploying. Peers: the"
+          "\nNode stack of Authsignal's own Cognito example (bench/peers.js, `node` "
+          f"{subprocess.run([NODE, '--version'], capture_output=True, text=True).stdout.strip()}), same work, same stack.")
+    return failures
+
+
+def trigger_network(staged_env):
+    """Per trigger: its network calls with (connect, read) timeouts, from the code's own constants."""
+    from chalicelib import budget, cognito_gateway, settings
+    import triggers
+
+    ssm = [("SSM GetParameter (cold start; secret by name)",
+            (settings.SSM_CONNECT_TIMEOUT_SECONDS, settings.SSM_TIMEOUT_SECONDS))] \
+        if staged_env.get("AUTHSIGNAL_SECRET_KEY_PARAM") else []
+    authsignal = (settings.AUTHSIGNAL_CONNECT_TIMEOUT_SECONDS, settings.AUTHSIGNAL_TIMEOUT_SECONDS)
+    admin = (cognito_gateway.TRIGGER_CONNECT_TIMEOUT_SECONDS, cognito_gateway.TRIGGER_TIMEOUT_SECONDS)
+    calls = {
+        "PreSignUp": [], "Define": [],
+        "Create": ssm + [("Authsignal track", authsignal)],
+        "Verify": ssm + [("Authsignal validate", authsignal),
+                         ("Cognito AdminUpdateUserAttributes (first sign-in)", admin)],
+    }
+    handlers = {"PreSignUp": triggers.pre_sign_up, "Define": triggers.define_auth_challenge,
+                "Create": triggers.create_auth_challenge, "Verify": triggers.verify_auth_challenge_response}
+    # A handler wrapped by chalicelib.budget.network_budget has all its calls capped together.
+    capped = {name: hasattr(handler.func._original_func, "__wrapped__") for name, handler in handlers.items()}
+    return calls, capped, budget.TRIGGER_NETWORK_SECONDS
+
+
+def triggers_report(cpu):
+    failures, rows = [], []
+    configured, staged_env = functions()
+    calls, capped, cap = trigger_network(staged_env)
+    for name, function, _, _ in WAITED_ON:
+        if name not in calls:
+            continue
+        memory, timeout = configured[function]
+        cold = at_memory(median(cpu[name]), memory)
+        network = sum(c + r for _, (c, r) in calls[name])
+        if capped[name]:
+            network = min(network, cap)
+        worst = cold + network
+        spare = COGNITO_TRIGGER_SECONDS - worst
+        ok = timeout <= COGNITO_TRIGGER_SECONDS and spare >= TRIGGER_SPARE_SECONDS
+        if not ok:
+            failures.append(f"trigger {name}: Lambda timeout {timeout} s, worst case {worst:.2f} s of 5 s")
+        listed = "; ".join(f"{what} {c:g}+{r:g} s" for what, (c, r) in calls[name]) or "none"
+        rows.append([name, f"{memory} MB", f"{timeout} s", ms(cold), listed,
+                     (f"{network:.2f} s" + (f" (capped at {cap:g} s)" if capped[name] else "")) if calls[name] else "0",
+                     f"{worst:.2f} s", f"{spare:.2f} s",
+                     f"timeout <= 5 s, spare >= {TRIGGER_SPARE_SECONDS:g} s: {'ok' if ok else 'FAIL'}"])
+    table("1c. Triggers against Cognito's 5 s (it re-invokes a trigger that has not answered, 3 attempts): "
+          "cold estimate at configured memory plus every network call at its timeouts (prod stage)",
+          ["trigger", "memory", "Lambda timeout", "cold est.", "network calls (connect + read)",
+           "network worst", "worst case", "spare", "budget"], rows)
+    print("\nCreate's and Verify's calls share a network budget (chalicelib/budget.py): each call's timeouts"
+          "\nare cut to what is left of it, so their network worst case is that budget however many calls"
+          "\nthey make. SSM is counted where the prod stage keeps the Authsignal key in Parameter Store.")
+    return failures
+
 
 def median(values):
     return statistics.median(values)
@@ -380,9 +527,11 @@ def main():
     for name in times:
         t, c = median(times[name]), median(cpu[name])
         ratio, cpu_ratio = t / base, c / base_cpu
-        heavy = [m for m in HEAVY if m in top_level(loaded[name])]
+        heavy = [m for m in HEAVY if m in top_level(loaded.get(name, ()))]
         if name == base_name:
             budget = ""
+        elif name in PEERS:
+            budget = "(peer)"
         elif name in budgeted:
             # Judged on CPU time: the same figure as wall time on an idle machine, but other
             # processes on a busy one (a test run, a build) inflate only the wall time.
@@ -396,7 +545,7 @@ def main():
             budget = "(none)"
         rows.append([name, ms(t), ms(min(times[name])), f"{ratio:.2f}x", ms(c), f"{cpu_ratio:.2f}x",
                      f"{max(memory[name]) / 1024:.1f} MB", budget])
-        if name != base_name:
+        if name != base_name and name not in PEERS:
             extra = sorted(top_level(loaded[name]) - base_modules)
             ours = [m for m in extra if m in ("app", "chalicelib", "triggers")]
             stdlib = [m for m in extra if m in sys.stdlib_module_names or m.startswith("_")]
@@ -413,13 +562,10 @@ def main():
     if busy:
         print(f"Wall time over budget but CPU time within it for {', '.join(busy)}: the machine was busy; "
               "re-run on an idle one for clean wall-clock figures.")
-    configured = json.load(open(os.path.join(ROOT, ".chalice", "config.json"))).get("lambda_memory_size")
-    verify_cpu = median(cpu["Verify"])
-    print(f"\nMemory: the largest peak is {max(max(v) for v in memory.values()) / 1024:.0f} MB (Verify), so memory"
-          f"\nis not what sizes these functions; CPU is. Lambda gives a function memory/1769 MB of a vCPU,"
-          f"\nand the SDK imports run inside the handler, under Cognito's 5 s trigger limit. Verify's cold"
-          f"\npath takes {verify_cpu:.2f} CPU-s here: ~{verify_cpu * 1769 / 256:.1f} s at 256 MB, ~{verify_cpu * 1769 / 512:.1f} s at 512 MB,"
-          f"\n~{verify_cpu * 1769 / 1024:.1f} s at 1024 MB (on cores like this machine's; configured: {configured} MB).")
+    print(f"\nMemory: the largest peak is {max(max(v) for v in memory.values()) / 1024:.0f} MB, so memory is not"
+          f"\nwhat sizes these functions; CPU is: Lambda gives a function memory/{LAMBDA_FULL_VCPU_MB} MB of a vCPU.")
+    failures += cold_paths_report(cpu)
+    failures += triggers_report(cpu)
     table("Modules each entry point loads beyond `import chalice` (top-level names)",
           ["entry point", "project", "third-party", "stdlib", "stdlib names (C modules aside)"], module_rows)
     print("\nCreate, Verify and /auth/start do their real work against the dev stack: Authsignal track;"
