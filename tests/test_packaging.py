@@ -52,3 +52,13 @@ def test_every_trigger_is_a_function_with_its_handler(package):
                  if resource["Type"] == "AWS::Serverless::Function"}
     assert {"app.app", "triggers.pre_sign_up", "triggers.define_auth_challenge",
             "triggers.create_auth_challenge", "triggers.verify_auth_challenge_response"} <= functions
+
+
+def test_every_trigger_times_out_inside_cognitos_5_seconds(package):
+    # Cognito re-invokes a trigger after 5 s; a longer Lambda timeout only lets the abandoned attempt run on.
+    triggers = [resource["Properties"] for resource in package["template"]["Resources"].values()
+                if resource["Type"] == "AWS::Serverless::Function"
+                and resource["Properties"]["Handler"].startswith("triggers.")]
+    assert len(triggers) == 4
+    for function in triggers:
+        assert function["Timeout"] <= 5, function["Handler"]
