@@ -35,7 +35,7 @@ test: setup browser
 security: setup
 	$(PY) tests/security_report.py
 
-# Cold starts, memory, package size, calls and time per sign-in (not a test; ~1 min).
+# Cold starts beside the Node peers, Cognito's 5 s per trigger, package size, calls and time per sign-in (not a test; a few min).
 bench: setup
 	$(PY) bench/run.py
 

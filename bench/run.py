@@ -4,7 +4,7 @@
 
 Not a test: it prints tables of figures, each with its budget where it has one, and exits
 1 if a budget fails. It starts its own dev stack on free loopback ports and stops it, runs
-a bounded number of processes and sign-ins, and takes well under three minutes.
+a bounded number of processes and sign-ins, and takes a few minutes (more on a busy machine).
 
 1. Cold start: each entry point in a fresh Python process, called the way Lambda calls it
    (`handler(event, context)`, Cognito's and API Gateway's event shapes, the local stage's
