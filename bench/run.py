@@ -269,7 +269,7 @@ class ColdStarts:
         event = cognito_event(
             "VerifyAuthChallengeResponse_Authentication", self.user["username"],
             {"userAttributes": {**self.attributes, "email_verified": "false"},
-             "privateChallengeParameters": {"idempotencyKey": idempotency_key},
+             "privateChallengeParameters": {"idempotencyKey": idempotency_key, "email": self.user["email"]},
              "challengeAnswer": token},
             {"answerCorrect": None})
         return handler_code("triggers", "verify_auth_challenge_response", event,
