@@ -135,6 +135,10 @@ class UserPoolClient:
     def get_user(self, access_token):
         return self._call("GetUser", AccessToken=access_token)
 
+    def add_to_group(self, username, group):
+        return _call(self.client, "admin_add_user_to_group", UserPoolId=self.config.user_pool_id,
+                     Username=username, GroupName=group)
+
 
 def mark_email_verified(region, user_pool_id, username, endpoint_url=None):
     """Called by the Verify trigger once the user has proven the email."""
@@ -151,3 +155,9 @@ def mark_email_verified(region, user_pool_id, username, endpoint_url=None):
         TRIGGER_TIMEOUT_SECONDS,
         signed=True,
     )
+
+
+def remove_from_group(region, user_pool_id, username, group, endpoint_url=None):
+    """Called by the Verify trigger: a user who proved their email leaves the cleanup's group."""
+    client = _client(region, endpoint_url, TRIGGER_TIMEOUT_SECONDS)
+    _call(client, "admin_remove_user_from_group", UserPoolId=user_pool_id, Username=username, GroupName=group)

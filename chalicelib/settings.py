@@ -44,6 +44,8 @@ class Settings:
     authsignal_ui_origin: str
     authsignal_sdk_url: str
     start_min_seconds: float = DEFAULT_START_MIN_SECONDS
+    # The demo site's cleanup of never-verified sign-ups (chalicelib/cleanup.py); off by default.
+    cleanup_unverified_users: bool = False
 
 
 def _require(name):
@@ -67,6 +69,14 @@ def _seconds(name, default):
     if not 0 <= seconds <= 10:
         raise SettingsError(f"Setting {name} must be a number of seconds from 0 to 10, not {value!r}.")
     return seconds
+
+
+def _switch(name):
+    """Off unless the stage sets exactly 'true'; anything but true/false/empty is a mistake."""
+    value = os.environ.get(name, "").strip().lower()
+    if value not in ("", "true", "false"):
+        raise SettingsError(f"Setting {name} must be true or false, not {value!r}.")
+    return value == "true"
 
 
 def _is_loopback(url):
@@ -109,6 +119,7 @@ def load():
         authsignal_ui_origin=_require("AUTHSIGNAL_UI_ORIGIN").rstrip("/"),
         authsignal_sdk_url=_require("AUTHSIGNAL_SDK_URL"),
         start_min_seconds=_seconds("AUTH_START_MIN_SECONDS", DEFAULT_START_MIN_SECONDS),
+        cleanup_unverified_users=_switch("CLEANUP_UNVERIFIED_USERS"),
     )
     _check_endpoints(settings)
     return settings

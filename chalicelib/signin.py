@@ -112,10 +112,12 @@ def _start(pool, email):
             if error.code != "UserNotFoundException":
                 raise
         try:
-            pool.sign_up(email)
+            signed_up = pool.sign_up(email)
         except CognitoError as error:
             if error.code != "UsernameExistsException":  # a parallel first sign-in won
                 raise
+        else:
+            _mark_for_cleanup(pool, signed_up.get("UserSub"))
         return _challenge(pool.start_custom_auth(email))
     except CognitoError as error:
         if error.code == "InvalidParameterException":
@@ -123,6 +125,20 @@ def _start(pool, email):
         raise _map_error(error, START_AGAIN) from None
     except CognitoUnavailable as error:
         raise _map_error(error, START_AGAIN) from None
+
+
+def _mark_for_cleanup(pool, username):
+    """With the demo site's cleanup on, a new sign-up joins the group the job may delete from
+    (chalicelib/cleanup.py). A failure only means this user is never cleaned up: logged."""
+    if not pool.config.cleanup_unverified_users or not username:
+        return
+    from chalicelib.cleanup import PENDING_GROUP
+
+    try:
+        pool.add_to_group(username, PENDING_GROUP)
+    except (CognitoError, CognitoUnavailable) as error:
+        log.warning("Could not add a new sign-up to group %s (%s): the cleanup will not touch it",
+                    PENDING_GROUP, getattr(error, "code", error))
 
 
 def finish(pool, email, session, token):

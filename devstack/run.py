@@ -66,9 +66,9 @@ def linked_project(overrides, target=None):
 
 
 class Service:
-    def __init__(self, name, command, cwd=ROOT):
+    def __init__(self, name, command, cwd=ROOT, env=None):
         self.name = name
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.process = subprocess.Popen(
             command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, bufsize=1, start_new_session=True,
@@ -173,17 +173,21 @@ def main(argv=None):
             python, "-m", "devstack.authsignal", "--host", args.host,
             "--port", str(args.authsignal_port), "--project-dir", ROOT, "--stage", STAGE,
             *authsignal_options(args)]))
-        from triggers.connect import CLIENT_SETTINGS  # the dev client's permissions are the deployed one's
+        from chalicelib.cleanup import PENDING_GROUP  # the dev pool is set up as `connect` sets up one
+        from triggers.connect import CLIENT_SETTINGS
 
         services.append(Service("cognito", [
             python, "-m", "devstack.cognito", "--host", args.host, "--port", str(args.cognito_port),
             "--project-dir", ROOT, "--stage", STAGE,
-            "--write-attributes=" + ",".join(CLIENT_SETTINGS["WriteAttributes"]),
+            "--write-attributes=" + ",".join(CLIENT_SETTINGS["WriteAttributes"]), "--group=" + PENDING_GROUP,
             *[f"--env={name}={value}" for name, value in overrides.items()]]))
         for service in services:
             service.wait_ready()
         app_dir = ROOT if defaults else linked_project(overrides, args.linked_project)
-        app = Service("app", chalice_command(args.host, args.app_port, not args.no_autoreload), cwd=app_dir)
+        # The app's admin calls (the cleanup's group) are signed; the emulator accepts any key,
+        # and a real one never needs to reach it.
+        app = Service("app", chalice_command(args.host, args.app_port, not args.no_autoreload), cwd=app_dir,
+                      env={"AWS_ACCESS_KEY_ID": "devstack", "AWS_SECRET_ACCESS_KEY": "devstack"})
         services.append(app)
         app_url = f"http://{args.host}:{args.app_port}"
         app.wait_ready(check=_answers(app_url + "/config"))

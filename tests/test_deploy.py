@@ -177,6 +177,8 @@ def test_new_pool_client_triggers_permissions_secrets_and_config(aws, project):
     assert client["PreventUserExistenceErrors"] == "LEGACY"
     assert 3 <= client["AuthSessionValidity"] <= 5
     assert client["EnableTokenRevocation"] is True
+    assert client["WriteAttributes"] == ["locale"]  # never email: no moving an account onto another address
+    assert aws.idp.get_group(UserPoolId=pool_id, GroupName=connect.PENDING_GROUP)["Group"]["GroupName"]
 
     for name in TRIGGERS.values():
         assert invoke_sources(aws, functions[name]) == [
@@ -255,6 +257,33 @@ def test_adopting_a_pool_keeps_its_other_settings(aws, project):
         assert invoke_sources(aws, functions[name])[0][2] == after["Arn"]
 
     assert run(project_dir)[0] == []  # recorded now: the next run finds it without --pool-id
+
+
+def test_adopting_a_client_that_lets_users_write_email_fixes_it_and_says_so(aws, project):
+    """An adopted pool whose client (found by name) was created without WriteAttributes, and
+    which already has users: connect restricts the client and says what it will touch."""
+    project_dir, functions = project
+    pool_id = aws.idp.create_user_pool(PoolName="existing", UsernameAttributes=["email"],
+                                       UsernameConfiguration={"CaseSensitive": False})["UserPool"]["Id"]
+    client_id = aws.idp.create_user_pool_client(UserPoolId=pool_id, ClientName="cognito-authsignal-prod",
+                                                GenerateSecret=True)["UserPoolClient"]["ClientId"]
+    assert "WriteAttributes" not in aws.idp.describe_user_pool_client(UserPoolId=pool_id,
+                                                                      ClientId=client_id)["UserPoolClient"]
+    for i in range(3):
+        aws.idp.admin_create_user(UserPoolId=pool_id, Username=f"existing-{i}@example.com")
+
+    done, output = run(project_dir, pool_id=pool_id)
+    client = aws.idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+    assert client["WriteAttributes"] == ["locale"]
+    assert f"updated app client {client_id}" in output and "can no longer change their own email" in output
+    assert "every standard attribute, email included" in output  # what it was
+    assert f"User pool {pool_id} already has about 3 user(s)" in output
+    assert "cleanup job is off" in output and connect.PENDING_GROUP in output
+    assert "never deletes admin-created, federated, other clients' or verified users" in output
+    assert aws.idp.list_users_in_group(UserPoolId=pool_id, GroupName=connect.PENDING_GROUP)["Users"] == []
+
+    done, output = run(project_dir)  # fixed: the next run changes nothing
+    assert done == [] and "Nothing to do" in output
 
 
 def test_a_run_that_lost_its_config_finds_its_pool_and_client_by_name(aws, project):
@@ -428,10 +457,13 @@ def test_every_function_has_its_own_small_policy_without_wildcard_actions():
     assert actions["pre_sign_up"] == logs and actions["define_auth_challenge"] == logs
     assert actions["create_auth_challenge"] == logs | {"ssm:GetParameter"}
     assert actions["verify_auth_challenge_response"] == logs | {"ssm:GetParameter",
-                                                                 "cognito-idp:AdminUpdateUserAttributes"}
-    # The API handler calls only Cognito's unauthenticated operations: they need no IAM action.
-    assert actions["api_handler"] == logs | {"ssm:GetParameter"}
-    assert actions["delete_unverified_users"] == logs | {"cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"}
+                                                                 "cognito-idp:AdminUpdateUserAttributes",
+                                                                 "cognito-idp:AdminRemoveUserFromGroup"}
+    # The API handler calls Cognito's unauthenticated operations (no IAM action), and, with the
+    # cleanup on, puts each new sign-up into the cleanup's group.
+    assert actions["api_handler"] == logs | {"ssm:GetParameter", "cognito-idp:AdminAddUserToGroup"}
+    assert actions["delete_unverified_users"] == logs | {"cognito-idp:ListUsersInGroup", "cognito-idp:AdminDeleteUser",
+                                                         "cognito-idp:AdminRemoveUserFromGroup"}
 
 
 # ---------------------------------------------------------------------------- one CloudFormation stack
@@ -525,8 +557,11 @@ def test_stack_has_pool_client_triggers_permissions_and_outputs(stack):
 
 def test_stack_scopes_pool_permissions_to_its_pool(stack):
     resources = json.loads(stack.read_text())["Resources"]
-    for role, actions in [("VerifyAuthChallengeResponseRole", ["cognito-idp:AdminUpdateUserAttributes"]),
-                          ("DeleteUnverifiedUsersRole", ["cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"])]:
+    for role, actions in [("VerifyAuthChallengeResponseRole", ["cognito-idp:AdminUpdateUserAttributes",
+                                                               "cognito-idp:AdminRemoveUserFromGroup"]),
+                          ("DeleteUnverifiedUsersRole", ["cognito-idp:ListUsersInGroup",
+                                                         "cognito-idp:AdminRemoveUserFromGroup",
+                                                         "cognito-idp:AdminDeleteUser"])]:
         statements = [s for policy in resources[role]["Properties"]["Policies"]
                       for s in policy["PolicyDocument"]["Statement"]]
         cognito = [s for s in statements if any(a.startswith("cognito-idp:") for a in s["Action"])]

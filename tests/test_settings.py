@@ -112,3 +112,31 @@ def test_secret_from_ssm_parameter_store(env, monkeypatch):
     finally:
         server.stop()
         settings._ssm_parameter.cache_clear()
+
+
+@pytest.mark.parametrize("value,on", [(None, False), ("", False), ("false", False), ("true", True), ("TRUE", True)])
+def test_the_cleanup_is_off_unless_the_stage_turns_it_on(env, monkeypatch, value, on):
+    env(LOCAL)
+    monkeypatch.delenv("CLEANUP_UNVERIFIED_USERS", raising=False)
+    if value is not None:
+        monkeypatch.setenv("CLEANUP_UNVERIFIED_USERS", value)
+    assert settings.load().cleanup_unverified_users is on
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "on", "ture"])
+def test_a_cleanup_switch_that_is_not_true_or_false_is_refused(env, monkeypatch, value):
+    env(LOCAL)
+    monkeypatch.setenv("CLEANUP_UNVERIFIED_USERS", value)
+    with pytest.raises(settings.SettingsError, match="CLEANUP_UNVERIFIED_USERS"):
+        settings.load()
+
+
+def test_the_deployed_stages_leave_the_cleanup_off():
+    import json
+    import os
+
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".chalice", "config.json")) as f:
+        config = json.load(f)
+    for stage in ("dev", "prod"):
+        variables = {**config["environment_variables"], **config["stages"][stage]["environment_variables"]}
+        assert variables.get("CLEANUP_UNVERIFIED_USERS", "false") != "true", stage

@@ -52,6 +52,8 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="the app client's WriteAttributes (default: never set, so every "
                              "standard attribute is writable, as for a client created without it)")
     parser.add_argument("--read-attributes", metavar="A,B,...", help="the app client's ReadAttributes")
+    parser.add_argument("--group", action="append", default=[], metavar="NAME",
+                        help="a group the pool starts with (repeatable)")
     return parser.parse_args(argv)
 
 
@@ -89,7 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         app_name=app_name,
                         prevent_user_existence_errors=args.prevent_user_existence_errors,
                         write_attributes=_names(args.write_attributes),
-                        read_attributes=_names(args.read_attributes))
+                        read_attributes=_names(args.read_attributes), groups=args.group)
     signer = TokenSigner("%s/%s" % (url, pool_id), config.client_id)
     attach(server, Emulator(UserPool(config, triggers, signer)))
 

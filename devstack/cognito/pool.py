@@ -46,6 +46,7 @@ class PoolConfig:
     # The app client's attribute permissions; None = never set (every standard attribute).
     write_attributes: Optional[List[str]] = None
     read_attributes: Optional[List[str]] = None
+    groups: List[str] = field(default_factory=list)  # groups the pool starts with
 
 
 @dataclass
