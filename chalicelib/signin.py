@@ -30,10 +30,11 @@ def normalize_email(value):
     characters (Unicode categories C*: control, format such as zero-width, unassigned,
     private use) or its domain does not encode as IDNA. Case is kept: the pool compares
     emails case-insensitively."""
-    email = unicodedata.normalize("NFC", value.strip())
-    if any(unicodedata.category(c).startswith("C") for c in email):
+    # Checked before stripping: str.strip() also drops some controls (\x1c-\x1f, \x85).
+    if any(unicodedata.category(c).startswith("C") for c in value):
         raise ApiError(400, "invalid_email", "The email address contains invisible or control characters. "
                        "Type it again by hand.")
+    email = unicodedata.normalize("NFC", value.strip())
     if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(email):
         raise ApiError(400, "invalid_email", "Enter a valid email address, like name@example.com.")
     import idna  # a dependency of requests; only this check needs its tables
