@@ -136,8 +136,10 @@ class UserPoolClient:
         return self._call("GetUser", AccessToken=access_token)
 
     def add_to_group(self, username, group):
-        return _call(self.client, "admin_add_user_to_group", UserPoolId=self.config.user_pool_id,
-                     Username=username, GroupName=group)
+        """An admin call (the cleanup's marker): signed with the API function's role."""
+        return _call(self.config.region, self.config.cognito_endpoint_url, "AdminAddUserToGroup",
+                     {"UserPoolId": self.config.user_pool_id, "Username": username, "GroupName": group},
+                     CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, signed=True)
 
 
 def mark_email_verified(region, user_pool_id, username, endpoint_url=None):
@@ -159,5 +161,6 @@ def mark_email_verified(region, user_pool_id, username, endpoint_url=None):
 
 def remove_from_group(region, user_pool_id, username, group, endpoint_url=None):
     """Called by the Verify trigger: a user who proved their email leaves the cleanup's group."""
-    client = _client(region, endpoint_url, TRIGGER_TIMEOUT_SECONDS)
-    _call(client, "admin_remove_user_from_group", UserPoolId=user_pool_id, Username=username, GroupName=group)
+    _call(region, endpoint_url, "AdminRemoveUserFromGroup",
+          {"UserPoolId": user_pool_id, "Username": username, "GroupName": group},
+          TRIGGER_CONNECT_TIMEOUT_SECONDS, TRIGGER_TIMEOUT_SECONDS, signed=True)
