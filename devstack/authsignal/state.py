@@ -404,3 +404,71 @@ class Store:
                 raise ChallengeError(429, "too_many_codes", "Too many codes were sent. Close this window and sign in again.")
             self._send_code(record)
             return {"sent": True, "to": mask_email(record.email)}
+
+    # ---- the client API (client_api.py) --------------------------------------
+
+    def valid_action_name(self, action: str) -> bool:
+        return bool(ACTION_RE.match(action))
+
+    def action_for_client_token(self, token: str) -> Action:
+        """The action a Bearer token of the client API belongs to."""
+        try:
+            claims = self.signer.verify(token)
+        except TokenError as exc:
+            raise ApiError(401, exc.code, exc.description) from None
+        with self._lock:
+            record = self._actions.get(claims.get("idempotencyKey"))
+        if record is None:
+            raise ApiError(401, "invalid_token", "The token refers to no known action.")
+        return record
+
+    def check_completable(self, record: Action) -> None:
+        """A challenge can still succeed only while the action waits for one."""
+        if record.state in ("BLOCK", "REVIEW_REQUIRED", "CHALLENGE_FAILED"):
+            raise ApiError(403, "challenge_not_allowed", f"This action's state is {record.state}: it cannot be challenged.")
+
+    def check_may_add_authenticator(self, record: Action) -> None:
+        """As in the real UI, a second method needs a proven first one: the token's
+        challenge succeeded, or the server vouched with scope add:authenticators, or the
+        user has no authenticator yet (enrolment of a first method)."""
+        scopes = str(record.attributes.get("scope") or "").split()
+        if record.state == "CHALLENGE_SUCCEEDED" or "add:authenticators" in scopes:
+            return
+        if not self.tenant.enrolled_methods(record.user_id):
+            return
+        raise ApiError(
+            403, "unauthorized",
+            "Adding an authenticator needs a token whose challenge succeeded, or one tracked with scope 'add:authenticators'.",
+        )
+
+    def _token(self, record: Action) -> str:
+        return self.signer.issue({
+            "sub": record.user_id,
+            "actionCode": record.action,
+            "idempotencyKey": record.idempotency_key,
+            "tenantId": self.tenant_id,
+        })
+
+    def complete(self, idempotency_key: str, method: str) -> str:
+        """The action's challenge succeeded by `method`; a token for that same action."""
+        with self._lock:
+            record = self._actions[idempotency_key]
+            self.check_completable(record)
+            if record.state != "CHALLENGE_SUCCEEDED":
+                record.state = "CHALLENGE_SUCCEEDED"
+                record.state_updated_at = self._clock()
+                record.verification_method = method
+        return self._token(record)
+
+    def completed_action(self, user_id: str, action: str, method: str) -> str:
+        """A new action instance, already succeeded (a discoverable passkey sign-in): its
+        idempotencyKey is its own, not one that any track issued."""
+        now = self._clock()
+        record = Action(
+            user_id=user_id, action=action, idempotency_key=str(uuid.uuid4()), email=None,
+            created_at=now, state="CHALLENGE_SUCCEEDED", state_updated_at=now,
+            verification_method=method,
+        )
+        with self._lock:
+            self._actions[record.idempotency_key] = record
+        return self._token(record)
