@@ -59,7 +59,9 @@ def index():
         body=page.index(config.authsignal_sdk_url),
         headers={
             "Content-Type": "text/html; charset=utf-8",
-            "Content-Security-Policy": http.page_csp(config.authsignal_ui_origin, config.authsignal_sdk_url),
+            "Content-Security-Policy": http.page_csp(
+                config.authsignal_ui_origin, config.authsignal_sdk_url, config.authsignal_api_url
+            ),
         },
     )
 
@@ -125,6 +127,12 @@ def auth_sign_out():
 @app.route("/api/me")
 def me():
     return signin.me(get_pool(), http.bearer_token(app.current_request))
+
+
+@app.route("/api/passkey-token", methods=["POST"])
+def passkey_token():
+    http.json_object(app.current_request)
+    return signin.passkey_token(get_pool(), http.bearer_token(app.current_request))
 
 
 def _with_cookie(answer, cookie):

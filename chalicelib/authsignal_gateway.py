@@ -13,6 +13,9 @@ log = logging.getLogger(__name__)
 # The trigger raises with this text; Cognito passes it on inside
 # UserLambdaValidationException, and the API turns it into a 503.
 UNAVAILABLE = "AUTHSIGNAL_UNAVAILABLE"
+# The action tracked when a signed-in user adds a passkey (not the sign-in action: a
+# token of it can never answer a sign-in challenge).
+PASSKEY_ACTION = "addPasskey"
 
 
 class AuthsignalUnavailable(Exception):
@@ -23,6 +26,9 @@ class AuthsignalUnavailable(Exception):
 class Challenge(NamedTuple):
     url: str
     idempotency_key: str
+    # The track token: the page gives it to `passkey.signIn({token})`, so a passkey
+    # proves this very action (same idempotencyKey) and Verify's binding holds.
+    token: str = ""
 
 
 class Validation(NamedTuple):
@@ -82,7 +88,29 @@ def start_challenge(config, user_id, email):
     if not (isinstance(url, str) and url and isinstance(key, str) and key):
         log.warning("Authsignal track gave no challenge URL (state=%s)", body.get("state"))
         raise AuthsignalUnavailable("track")
-    return Challenge(url=url, idempotency_key=key)
+    token = body.get("token")
+    return Challenge(url=url, idempotency_key=key, token=token if isinstance(token, str) else "")
+
+
+def passkey_enrolment_token(config, user_id, email):
+    """A token that lets the signed-in user add a passkey: the server vouches for the
+    user (Cognito checked the access token) with scope add:authenticators."""
+    from authsignal.client import ApiException
+
+    client = _client(config.authsignal_api_url, config.region)
+    try:
+        body = _call(
+            "track",
+            lambda: client.track(user_id, PASSKEY_ACTION, {"email": email, "scope": "add:authenticators"}),
+        )
+    except ApiException as error:  # a 4xx: the tenant or the key is misconfigured
+        log.error("Authsignal refused the passkey enrolment track: %s", error.error_code)
+        raise AuthsignalUnavailable("track") from None
+    token = body.get("token")
+    if not isinstance(token, str) or not token:
+        log.warning("Authsignal track gave no token for passkey enrolment (state=%s)", body.get("state"))
+        raise AuthsignalUnavailable("track")
+    return token
 
 
 def validate(config, user_id, token):

@@ -41,7 +41,7 @@ def create(challenge, email):
     """Public parameters reach the browser; private ones stay with Cognito for Verify,
     including the email Authsignal was asked to challenge (Verify compares it)."""
     return {
-        "publicChallengeParameters": {"url": challenge.url},
+        "publicChallengeParameters": {"url": challenge.url, "token": challenge.token},
         "privateChallengeParameters": {"idempotencyKey": challenge.idempotency_key, "email": email},
         "challengeMetadata": CHALLENGE_METADATA,
     }

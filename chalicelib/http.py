@@ -232,17 +232,20 @@ def bearer_token(request):
 WEB_SDK_POPUP_STYLE_HASH = "'sha256-5Az4NQb6dubGZHm0w3ZAqADXELlINI1b9WNySRWe9W4='"
 
 
-def page_csp(authsignal_ui_origin, sdk_url):
+def page_csp(authsignal_ui_origin, sdk_url, authsignal_api_url):
     # The SDK's exact URL, not its origin: a CDN origin serves every npm package.
     sdk = urlsplit(sdk_url)
     sdk_source = f"{sdk.scheme}://{sdk.netloc}{sdk.path}"
+    # The passkey calls go to Authsignal's client API, and nowhere else on that host.
+    api = urlsplit(authsignal_api_url)
+    client_api = f"{api.scheme}://{api.netloc}{api.path.rstrip('/')}/client/"
     return "; ".join(
         [
             "default-src 'none'",
             f"script-src 'self' {sdk_source}",
             f"style-src 'self' {WEB_SDK_POPUP_STYLE_HASH}",
             "img-src 'self' data:",
-            "connect-src 'self'",
+            f"connect-src 'self' {client_api}",
             f"frame-src {authsignal_ui_origin}",
             "base-uri 'none'",
             "form-action 'self'",

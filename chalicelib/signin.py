@@ -10,6 +10,7 @@ import re
 import time
 import unicodedata
 
+from chalicelib import authsignal_gateway
 from chalicelib.authsignal_gateway import UNAVAILABLE
 from chalicelib.cognito_gateway import CognitoError, CognitoUnavailable
 from chalicelib.http import SIGN_IN_AGAIN, ApiError
@@ -72,7 +73,8 @@ def _challenge(response):
     if response.get("ChallengeName") != "CUSTOM_CHALLENGE" or not url or not response.get("Session"):
         log.warning("Cognito answered without a challenge: %s", response.get("ChallengeName"))
         raise _unavailable()
-    return {"status": "CHALLENGE", "session": response["Session"], "challengeUrl": url}
+    token = (response.get("ChallengeParameters") or {}).get("token") or ""
+    return {"status": "CHALLENGE", "session": response["Session"], "challengeUrl": url, "challengeToken": token}
 
 
 def jwt_claims(token):
@@ -163,7 +165,12 @@ def split_cookie(value):
 
 
 def refresh(pool, cookie):
-    """New ID and access tokens from the refresh cookie. Returns (body, new cookie or None)."""
+    """New ID and access tokens from the refresh cookie. Returns (body, new cookie or None).
+
+    No cookie at all is an ordinary first visit, not an error: 200 SIGNED_OUT, so that the
+    browser logs nothing. A cookie that does not work is still a 401."""
+    if not cookie:
+        return {"status": "SIGNED_OUT"}, None
     sub, refresh_token = split_cookie(cookie)
     try:
         result = pool.refresh(sub, refresh_token)["AuthenticationResult"]
@@ -192,14 +199,29 @@ def sign_out(pool, cookies):
             log.error("RevokeToken did not answer (%s): the refresh token may still be valid", error)
 
 
-def me(pool, access_token):
+def _user(pool, access_token):
+    """Cognito's own check of an access token; its attributes by name."""
     if len(access_token) > 8192 or access_token.count(".") != 2:
         raise ApiError(401, "invalid_token", "The access token is malformed. Sign in again.")
     try:
         user = pool.get_user(access_token)
     except (CognitoError, CognitoUnavailable) as error:
         raise _map_error(error, "The access token is expired, revoked or not valid. Sign in again.") from None
-    attributes = {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
+    return user, {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
+
+
+def passkey_token(pool, access_token):
+    """For **Add a passkey**: a token with which the signed-in user enrols one."""
+    _, attributes = _user(pool, access_token)
+    try:
+        token = authsignal_gateway.passkey_enrolment_token(pool.config, attributes["sub"], attributes.get("email"))
+    except authsignal_gateway.AuthsignalUnavailable:
+        raise _unavailable("Adding a passkey") from None
+    return {"token": token}
+
+
+def me(pool, access_token):
+    user, attributes = _user(pool, access_token)
     return {
         "sub": attributes.get("sub", user.get("Username")),
         "email": attributes.get("email"),

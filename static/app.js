@@ -6,6 +6,13 @@
 
   const $ = (id) => document.getElementById(id);
   const state = { accessToken: null, authsignal: null, email: "" };
+  // The action of passkey autofill: it only picks the account (see passkeyAutofill).
+  const LOOKUP_ACTION = "passkeyLookup";
+  const PASSKEY_ERRORS = {
+    unknown_credential: "That passkey is not registered for this account. Sign in with Sign in, then choose Add a passkey.",
+    expired_token: "The passkey request expired. Try again.",
+    invalid_credential: "Your passkey's answer was not accepted. Try again.",
+  };
 
   // Texts for failures the server could not word itself (it usually does).
   const FALLBACK = {
@@ -130,6 +137,7 @@
     state.accessToken = answer.accessToken;
     const claims = claimsOf(answer.idToken);
     const email = claims.email || "";
+    state.email = email;
     showEmail($("signed-in-email"), email);
     $("avatar").textContent = email.charAt(0);
     showClaims(claims);
@@ -173,7 +181,7 @@
     const client = await authsignalClient();
     let answer = await call("auth/start", { email });
     while (answer.status === "CHALLENGE") {
-      announce(`Waiting for you: we emailed a code to ${email}. Enter it in the dialog.`, "progress");
+      announce("Waiting for you: follow the steps in the dialog to prove it is you.", "progress");
       const { token } = await client.launch(answer.challengeUrl, { mode: "popup" });
       if (!token) {
         announce("Sign-in cancelled. Nothing was changed; sign in again whenever you are ready.");
@@ -182,12 +190,72 @@
       announce("Checking the result with Cognito…", "progress");
       answer = await call("auth/finish", { email, session: answer.session, token });
       if (answer.status === "CHALLENGE") {
-        announce("That code was not accepted. We opened a new challenge: try once more.", "error");
+        announce("That answer was not accepted. We opened a new challenge: try once more.", "error");
       }
     }
     showSignedIn(answer, true);
     announce("You are signed in.", "ok");
     return true;
+  }
+
+  function passkeyFailure(result) {
+    const error = new Error(PASSKEY_ERRORS[result.errorCode] || result.error
+      || "Your passkey could not be used. Try again, or sign in with Sign in.");
+    error.status = 400;
+    return error;
+  }
+
+  // The browser's own passkey dialog was dismissed or failed: not a server error.
+  function ceremonyEnded(error, what) {
+    if (error && (error.name === "NotAllowedError" || error.name === "AbortError")) {
+      announce(`${what} cancelled. Nothing was changed.`);
+      return true;
+    }
+    return false;
+  }
+
+  // One gesture: Cognito's round starts, and the passkey answers that round's own
+  // Authsignal action (Create's track token), so Verify's binding to the round holds.
+  async function passkeySignIn(email) {
+    announce("Starting passkey sign-in…", "progress");
+    const client = await authsignalClient();
+    const answer = await call("auth/start", { email });
+    if (!answer.challengeToken) throw new Error("Passkey sign-in is not available right now. Use Sign in.");
+    announce("Waiting for you: confirm with your passkey in your browser's prompt.", "progress");
+    let result;
+    try {
+      result = await client.passkey.signIn({ token: answer.challengeToken });
+    } catch (error) {
+      if (ceremonyEnded(error, "Passkey sign-in")) return false;
+      throw error;
+    }
+    if (!result || result.error || !result.data || !result.data.token) throw passkeyFailure(result || {});
+    announce("Checking the result with Cognito…", "progress");
+    const finished = await call("auth/finish", { email, session: answer.session, token: result.data.token });
+    if (finished.status !== "SIGNED_IN") {
+      throw new Error("Your passkey was not accepted for this account. Try again, or use Sign in.");
+    }
+    showSignedIn(finished, true);
+    announce("You are signed in with your passkey.", "ok");
+    return true;
+  }
+
+  // Passkey autofill on the Email box. The token this yields belongs to an action of its
+  // own, not to a Cognito round, so it never signs anyone in: it only names the account,
+  // and the bound passkey sign-in above runs for it.
+  async function passkeyAutofill() {
+    if (!window.PublicKeyCredential || !PublicKeyCredential.isConditionalMediationAvailable) return;
+    try {
+      if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+      const client = await authsignalClient();
+      const result = await client.passkey.signIn({ action: LOOKUP_ACTION, autofill: true });
+      const username = result && result.data && result.data.username;
+      if (!username || !$("signed-in-view").hidden) return;
+      $("email").value = username;
+      await runPasskeySignIn();
+    } catch (error) {
+      // Autofill is a convenience: the buttons remain.
+    }
   }
 
   $("signin-form").addEventListener("submit", async (event) => {
@@ -218,6 +286,65 @@
   });
 
   $("email").addEventListener("input", () => $("email").removeAttribute("aria-invalid"));
+
+  function emailOrExplain(input) {
+    const email = input.value.trim();
+    if (!email || !input.checkValidity()) {
+      input.setAttribute("aria-invalid", "true");
+      announce(email ? "That does not look like an email address. Check it and try again."
+                     : "Enter your email address, then choose Sign in with a passkey.", "error");
+      input.focus();
+      return null;
+    }
+    input.removeAttribute("aria-invalid");
+    return email;
+  }
+
+  async function runPasskeySignIn() {
+    const input = $("email");
+    const button = $("passkey-button");
+    if (button.disabled) return;
+    const email = emailOrExplain(input);
+    if (!email) return;
+    busy(button, true);
+    busy($("signin-button"), true);
+    let signedIn = false;
+    try {
+      signedIn = await passkeySignIn(email);
+    } catch (error) {
+      announce(error.message, "error");
+    } finally {
+      busy(button, false);
+      busy($("signin-button"), false);
+    }
+    if (!signedIn) input.focus();
+  }
+
+  $("passkey-button").addEventListener("click", runPasskeySignIn);
+
+  $("add-passkey").addEventListener("click", async () => {
+    const button = $("add-passkey");
+    busy(button, true);
+    announce("Preparing your new passkey…", "progress");
+    try {
+      const client = await authsignalClient();
+      const { token } = await call("api/passkey-token", {}, { Authorization: "Bearer " + state.accessToken });
+      announce("Waiting for you: create the passkey in your browser's prompt.", "progress");
+      let result;
+      try {
+        result = await client.passkey.signUp({ token, username: state.email, displayName: state.email });
+      } catch (error) {
+        if (ceremonyEnded(error, "Adding a passkey")) return;
+        throw error;
+      }
+      if (!result || result.error || !result.data || !result.data.token) throw passkeyFailure(result || {});
+      announce("Passkey added. Next time, choose Sign in with a passkey.", "ok");
+    } catch (error) {
+      announce(error.status === 401 ? "Your session has ended. Sign out and sign in again." : error.message, "error");
+    } finally {
+      busy(button, false);
+    }
+  });
 
   $("call-api").addEventListener("click", async () => {
     const button = $("call-api");
@@ -254,10 +381,16 @@
   // A reload restores the session from the HttpOnly refresh cookie.
   (async () => {
     try {
-      showSignedIn(await call("auth/refresh", {}), false);
+      const answer = await call("auth/refresh", {});
+      if (answer.status === "SIGNED_IN") {
+        showSignedIn(answer, false);
+        return;
+      }
+      showForm();
     } catch (error) {
       showForm();
       if (error.status !== 401) announce(error.message, "error");
     }
+    passkeyAutofill();
   })();
 })();

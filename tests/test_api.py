@@ -100,7 +100,7 @@ def test_start_answers_the_same_for_new_and_existing_emails(client, devstack, em
     sign_in(client, devstack, email)
     new, existing = post(client, "/auth/start", {"email": "new-" + email}), post(client, "/auth/start", {"email": email})
     assert new.status_code == existing.status_code == 200
-    assert set(body(new)) == set(body(existing)) == {"status", "session", "challengeUrl"}
+    assert set(body(new)) == set(body(existing)) == {"status", "session", "challengeUrl", "challengeToken"}
 
 
 def test_returning_user_costs_two_cognito_calls(client, devstack, email):
@@ -197,10 +197,18 @@ def test_me_refuses_bad_tokens(client, header):
     assert_error(client.http.get("/api/me", headers=headers), 401)
 
 
-@pytest.mark.parametrize("cookie", [None, "cas_refresh=", "cas_refresh=garbage", "cas_refresh=sub:token"])
-def test_refresh_refuses_missing_or_bad_cookies(client, cookie):
-    headers = {"Cookie": cookie} if cookie else {}
-    assert_error(post(client, "/auth/refresh", {}, headers=headers), 401)
+@pytest.mark.parametrize("cookie", ["cas_refresh=garbage", "cas_refresh=sub:token"])
+def test_refresh_refuses_bad_cookies(client, cookie):
+    assert_error(post(client, "/auth/refresh", {}, headers={"Cookie": cookie}), 401)
+
+
+@pytest.mark.parametrize("cookie", [None, "cas_refresh=", "other=1"])
+def test_refresh_without_a_session_is_signed_out_not_an_error(client, cookie):
+    # A first visit is not a failure: no error status, so the browser logs nothing.
+    response = post(client, "/auth/refresh", {}, headers={"Cookie": cookie} if cookie else {})
+    assert response.status_code == 200
+    assert json.loads(response.body) == {"status": "SIGNED_OUT"}
+    assert "Set-Cookie" not in response.headers
 
 
 def test_sign_out_without_a_cookie_still_clears_it(client):

@@ -51,8 +51,10 @@ def test_define_fails_unknown_users():
 
 
 def test_create_keeps_the_idempotency_key_and_the_tracked_email_private():
-    response = challenge.create(Challenge(url="https://ui.example/?t=1", idempotency_key="key-1"), "a@example.com")
-    assert response["publicChallengeParameters"] == {"url": "https://ui.example/?t=1"}
+    response = challenge.create(Challenge(url="https://ui.example/?t=1", idempotency_key="key-1", token="tok-1"),
+                                "a@example.com")
+    # The track token is public (the page gives it to passkey.signIn); the key is not.
+    assert response["publicChallengeParameters"] == {"url": "https://ui.example/?t=1", "token": "tok-1"}
     assert response["privateChallengeParameters"] == {"idempotencyKey": "key-1", "email": "a@example.com"}
     assert "key-1" not in str(response["publicChallengeParameters"])
 

@@ -123,9 +123,10 @@ def bodies(fields):
 
 REQUIRED_HEADERS = ("X-Content-Type-Options", "Content-Security-Policy", "Cache-Control")
 SUCCESS_SHAPES = {
-    "/auth/start": [{"status", "session", "challengeUrl"}],
-    "/auth/finish": [{"status", "session", "challengeUrl"}, {"status", "idToken", "accessToken", "expiresIn"}],
-    "/auth/refresh": [{"status", "idToken", "accessToken", "expiresIn"}],
+    "/auth/start": [{"status", "session", "challengeUrl", "challengeToken"}],
+    "/auth/finish": [{"status", "session", "challengeUrl", "challengeToken"},
+                     {"status", "idToken", "accessToken", "expiresIn"}],
+    "/auth/refresh": [{"status", "idToken", "accessToken", "expiresIn"}, {"status"}],
     "/api/me": [{"sub", "email", "emailVerified"}],
     "/config": [{"tenantId", "baseUrl"}],
 }

@@ -119,7 +119,8 @@ def test_create_asks_authsignal_for_a_challenge_url(user, devstack):
     sub, email = user
     out = create(sub, email)["response"]
     assert out["publicChallengeParameters"]["url"].startswith(devstack.authsignal_url + "/challenge?")
-    assert set(out["publicChallengeParameters"]) == {"url"}
+    assert set(out["publicChallengeParameters"]) == {"url", "token"}
+    assert out["publicChallengeParameters"]["token"] in out["publicChallengeParameters"]["url"]  # as public as the URL
     assert out["privateChallengeParameters"]["idempotencyKey"]
     assert out["privateChallengeParameters"]["email"] == email  # what Verify compares against
     assert out["challengeMetadata"] == "AUTHSIGNAL"

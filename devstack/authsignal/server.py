@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import client_api
+from .methods.passkey import Passkeys
+from .methods.totp import Totp
 from .state import ApiError, ChallengeError, Store
 from .tenant import Tenant
 from .tokens import TokenSigner
@@ -60,13 +63,15 @@ class EmulatorServer(ThreadingHTTPServer):
     request_queue_size = 256
 
     def __init__(self, address, store_factory: Callable[[str], Store], secret_key: str,
-                 project_dir: Path, log: Callable[[str], None]):
+                 project_dir: Path, log: Callable[[str], None], rp_id: str = "localhost"):
         super().__init__(address, Handler)
         host, port = self.server_address[:2]
         if host in ("0.0.0.0", "::"):
             host = "127.0.0.1"
         self.base_url = f"http://{host}:{port}"
         self.store = store_factory(self.base_url)
+        self.passkeys = Passkeys(rp_id=rp_id)
+        self.totp = Totp()
         self.secret_key = secret_key
         self.project_dir = project_dir
         self.log = log
@@ -94,7 +99,7 @@ class EmulatorServer(ThreadingHTTPServer):
 def make_server(host: str, port: int, secret_key: str, tenant_id: str, project_dir: Path,
                 token_ttl: int = 600, log: Callable[[str], None] | None = None,
                 mail_sink: Callable[[dict], None] | None = None,
-                tenant: Tenant | None = None) -> EmulatorServer:
+                tenant: Tenant | None = None, rp_id: str = "localhost") -> EmulatorServer:
     # One write per line: print() writes the text and the newline separately, and another
     # thread's line (the mailbox, on stdout into the same pipe) could land in between.
     log = log or (lambda line: (sys.stderr.write(line + "\n"), sys.stderr.flush()))
@@ -103,7 +108,7 @@ def make_server(host: str, port: int, secret_key: str, tenant_id: str, project_d
     def store_factory(base_url: str) -> Store:
         return Store(signer, base_url, tenant_id=tenant_id, mail_sink=mail_sink, tenant=tenant)
 
-    return EmulatorServer((host, port), store_factory, secret_key, project_dir, log)
+    return EmulatorServer((host, port), store_factory, secret_key, project_dir, log, rp_id=rp_id)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -187,12 +192,17 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self):
         self._dispatch("DELETE")
 
+    def do_OPTIONS(self):
+        self._dispatch("OPTIONS")
+
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
         path = url.path
         query = parse_qs(url.query)
         try:
-            if path.startswith("/v1/"):
+            if path.startswith(client_api.PREFIX):
+                self._client_api(method, path, query)
+            elif path.startswith("/v1/"):
                 self._api(method, path)
             elif path.startswith("/_dev/"):
                 self._dev(method, path, query)
@@ -256,6 +266,18 @@ class Handler(BaseHTTPRequestHandler):
         except ApiError as exc:
             self._json(exc.status, exc.body())
 
+    # ---- client API (/v1/client, called by the Web SDK from the browser) ------
+
+    def _client_api(self, method: str, path: str, query: dict) -> None:
+        raw = self._read_body()
+        self.server.store.count("client_api")
+        status, payload, headers = client_api.handle(
+            self.server.store, self.server.passkeys, method, path, query, self.headers, raw)
+        if payload is None:
+            self._send(status, b"", "text/plain", headers)
+        else:
+            self._json(status, payload, headers)
+
     # ---- dev endpoints -------------------------------------------------------
 
     def _dev(self, method: str, path: str, query: dict) -> None:
@@ -274,6 +296,9 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 raise BadRequest(400, "The request body must be a JSON object.")
             store.reset(clear_state=body.get("state") is True)
+            if body.get("state") is True:
+                self.server.passkeys.reset()
+                self.server.totp.reset()
             self._json(200, {"reset": True, "state": body.get("state") is True})
         elif method == "GET" and path == "/_dev/tenant":
             self._json(200, store.tenant.describe())

@@ -46,6 +46,7 @@ COUNTED_OPERATIONS = (
     "challenge_page",
     "challenge_verify",
     "challenge_resend",
+    "client_api",
 )
 FAULTABLE_OPERATIONS = ("track", "validate", "get_action")
 FAULTS = ("500", "timeout", "garbage")
