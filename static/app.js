@@ -9,7 +9,7 @@
   // The action of passkey autofill: it only picks the account (see passkeyAutofill).
   const LOOKUP_ACTION = "passkeyLookup";
   const PASSKEY_ERRORS = {
-    unknown_credential: "That passkey is not registered for this account. Sign in with Sign in, then choose Add a passkey.",
+    unknown_credential: "That passkey is not registered for this account. Use Sign in, then choose Add a passkey.",
     expired_token: "The passkey request expired. Try again.",
     invalid_credential: "Your passkey's answer was not accepted. Try again.",
   };
@@ -371,6 +371,7 @@
       showForm();
       announce("You are signed out. Your refresh token was revoked.", "ok");
       $("email").focus();
+      passkeyAutofill();
     } catch (error) {
       announce(error.message, "error");
     } finally {

@@ -430,12 +430,12 @@ class Store:
 
     def check_may_add_authenticator(self, record: Action) -> None:
         """As in the real UI, a second method needs a proven first one: the token's
-        challenge succeeded, or the server vouched with scope add:authenticators, or the
-        user has no authenticator yet (enrolment of a first method)."""
+        challenge succeeded, or the server vouched with scope add:authenticators. A user
+        with no authenticator enrols a first one only by proving the email passed to
+        track (the challenge page), never through a bare track token: whoever typed the
+        address could otherwise plant a passkey on the account."""
         scopes = str(record.attributes.get("scope") or "").split()
         if record.state == "CHALLENGE_SUCCEEDED" or "add:authenticators" in scopes:
-            return
-        if not self.tenant.enrolled_methods(record.user_id):
             return
         raise ApiError(
             403, "unauthorized",
