@@ -371,7 +371,6 @@
       showForm();
       announce("You are signed out. Your refresh token was revoked.", "ok");
       $("email").focus();
-      passkeyAutofill();
     } catch (error) {
       announce(error.message, "error");
     } finally {

@@ -40,8 +40,8 @@ SCREENS = {
 }
 CHALLENGE_TITLE = "Authsignal multi-factor authentication"  # the SDK's iframe title
 TIMEOUT_MS = 10_000
-# Signed out, a page load asks /auth/refresh and gets 401: Chromium logs that answer.
-SIGNED_OUT_LOAD = ("/auth/refresh", 401)
+# A waiting limit, not a timed assertion: on a busy 2-core machine a step can take seconds.
+expect.set_options(timeout=TIMEOUT_MS)
 
 # Records each console message, page error and CSP violation, in every frame.
 REPORT_CSP = """
@@ -72,7 +72,7 @@ class Watch:
         return bool(status) and (urlsplit(url).path, int(status.group(1))) in allowed
 
     def assert_clean(self, *allowed):
-        allowed = {SIGNED_OUT_LOAD, *allowed}
+        allowed = set(allowed)
         errors = [(text, url) for text, url in self.console_errors
                   if not self.expected_http_error(text, url, allowed)]
         assert not errors, f"console errors: {errors}"
@@ -103,7 +103,7 @@ def axe_source():
 
 @pytest.fixture
 def open_page(browser, browser_stack, sdk_bytes):
-    """open_page(screen="desktop", scheme="light") → (page, watch), at the sign-in page."""
+    """open_page(screen="desktop", scheme="light", host="localhost") → (page, watch), at the sign-in page."""
     contexts = []
 
     def answer(route, watch):
@@ -121,7 +121,7 @@ def open_page(browser, browser_stack, sdk_bytes):
             watch.left_loopback.append(url)
             route.abort("blockedbyclient")
 
-    def opener(screen="desktop", scheme="light"):
+    def opener(screen="desktop", scheme="light", host="localhost"):
         watch = Watch()
         context = browser.new_context(color_scheme=scheme, reduced_motion="reduce", **SCREENS[screen])
         contexts.append(context)
@@ -132,7 +132,8 @@ def open_page(browser, browser_stack, sdk_bytes):
         page = context.new_page()
         page.on("console", watch.on_console)
         page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
-        page.goto(browser_stack.app_url + "/")
+        # localhost, as `make dev` serves it: WebAuthn needs a domain, not an IP address.
+        page.goto(browser_stack.app_url.replace("127.0.0.1", host) + "/")
         expect(page.get_by_label("Email")).to_be_visible()
         return page, watch
 
@@ -164,7 +165,7 @@ def challenge_document(page):
 
 def start_sign_in(page, email):
     page.get_by_label("Email").fill(email)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     challenge = challenge_frame(page)
     expect(challenge.get_by_label("Verification code")).to_be_visible()
     return challenge
@@ -193,7 +194,7 @@ def expect_api_answer(page, email):
 
 def expect_signed_out(page):
     expect(page.get_by_label("Email")).to_be_visible()
-    expect(page.get_by_role("button", name="Sign in")).to_be_enabled()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_enabled()
     expect(page.get_by_text("Signed in as")).to_be_hidden()
 
 
@@ -230,7 +231,7 @@ def test_sign_in_call_the_api_reload_and_sign_out(open_page, browser_stack, emai
     expect_signed_out(page)
     with page.expect_response(lambda r: r.url.endswith("/auth/refresh")) as refreshed:
         page.reload()
-    assert refreshed.value.status == 401
+    assert refreshed.value.status == 200  # no session is no error: nothing in the console
     expect_signed_out(page)
     assert watch.sdk_served >= 1
     watch.assert_clean()
@@ -279,9 +280,9 @@ def test_an_outage_is_a_friendly_error_and_the_form_works_again(open_page, brows
     page, watch = open_page(screen)
     browser_stack.fault("cognito", "InitiateAuth", "InternalErrorException")
     page.get_by_label("Email").fill(email)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("Sign-in is unavailable right now. Try again in a minute.")
-    expect(page.get_by_role("button", name="Sign in")).to_be_enabled()
+    expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_enabled()
     shot(page, f"{screen}-light-4-error-outage", full_page=True)
 
     challenge = start_sign_in(page, email)
@@ -296,7 +297,7 @@ def test_an_invalid_email_is_explained_without_asking_the_server(open_page):
     starts = []
     page.on("request", lambda request: starts.append(request.url) if request.url.endswith("/auth/start") else None)
     page.get_by_label("Email").fill("not an email")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("That does not look like an email address. Check it and try again.")
     expect(page.get_by_label("Email")).to_have_attribute("aria-invalid", "true")
     expect(page.get_by_label("Email")).to_be_focused()
@@ -326,6 +327,8 @@ def test_the_whole_flow_with_the_keyboard_alone(open_page, browser_stack, email)
     page.keyboard.press("Enter")
     expect_api_answer(page, email)
 
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Add a passkey")).to_be_focused()
     page.keyboard.press("Tab")
     expect(page.get_by_role("button", name="Sign out")).to_be_focused()
     page.keyboard.press("Enter")
