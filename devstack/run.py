@@ -2,7 +2,7 @@
 
     python -m devstack [--app-port 8000] [--authsignal-port 8001] [--cognito-port 8002]
                        [--set NAME=VALUE ...] [--linked-project DIR]
-                       [--default-outcome OUTCOME] [--rule EMAIL=OUTCOME ...]
+                       [--default-outcome OUTCOME] [--rule EMAIL=OUTCOME ...] [--methods M1,M2]
 
 Each service is a child process whose output is shown with a prefix. Ctrl-C (or
 SIGTERM, or any child dying) stops all three. With other ports than the defaults,
@@ -133,6 +133,8 @@ def _setting(text):
 
 def authsignal_options(args):
     options = [f"--rule={rule}" for rule in args.rule]
+    if args.methods:
+        options.append(f"--methods={args.methods}")
     if args.default_outcome:
         options.append(f"--default-outcome={args.default_outcome}")
     return options
@@ -157,6 +159,8 @@ def main(argv=None):
                         "(CHALLENGE, ALLOW, BLOCK or REVIEW_REQUIRED; default CHALLENGE)")
     parser.add_argument("--rule", action="append", default=[], metavar="EMAIL=OUTCOME",
                         help="a dev tenant rule: track for EMAIL answers OUTCOME")
+    parser.add_argument("--methods", help="the methods the dev tenant turns on, comma-separated "
+                        "(EMAIL_OTP, EMAIL_MAGIC_LINK, SMS, AUTHENTICATOR_APP, PASSKEY; default all)")
     parser.add_argument("--linked-project", help="where to put the linked project copy (default: .devstack/project)")
     args = parser.parse_args(argv)
 

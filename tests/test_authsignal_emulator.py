@@ -398,7 +398,8 @@ def test_challenge_page_is_frameable_accessible_and_sends_one_code(emu, sdk):
 
     parsed = _Labels()
     parsed.feed(page.text)
-    assert parsed.labels == {"code": "Verification code"}
+    # The code box, and the phone box of SMS enrolment (hidden until chosen).
+    assert parsed.labels == {"code": "Verification code", "phone": "Phone number"}
     assert parsed.inputs["code"]["autocomplete"] == "one-time-code"
     assert parsed.inputs["code"]["inputmode"] == "numeric"
     assert "Verify" in parsed.buttons and "Resend code" in parsed.buttons
@@ -478,7 +479,8 @@ def test_mailbox_is_newest_last_case_insensitive_and_printed(emu, sdk):
     messages = mailbox(emu, email.lower())
     assert len(messages) == 2
     assert messages == mailbox(emu, email.upper())
-    assert [set(m) for m in messages] == [{"to", "subject", "code", "sentAt"}] * 2
+    assert [set(m) for m in messages] == [{"to", "channel", "subject", "code", "link", "sentAt"}] * 2
+    assert [(m["channel"], m["link"]) for m in messages] == [("EMAIL", None)] * 2
     assert messages[0]["sentAt"] <= messages[1]["sentAt"]
     assert messages[0]["subject"] == "Your sign-in code"
     printed = f'[mailbox] to={email} subject="Your sign-in code" code={messages[1]["code"]}'

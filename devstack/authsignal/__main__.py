@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+from .prebuilt_ui import ALL_METHODS, parse_methods
 from .server import make_server, serve
 from .tenant import OUTCOMES, Tenant
 
@@ -26,9 +27,11 @@ def stage_environment(project_dir: Path, stage: str) -> dict:
 
 
 def print_mail(message: dict) -> None:
-    # The dev mailbox: the one place an OTP is shown, by design.
+    # The dev mailbox: the one place an OTP or a sign-in link is shown, by design.
     # One write per line, so that concurrent request log lines never split it.
-    sys.stdout.write(f'[mailbox] to={message["to"]} subject="{message["subject"]}" code={message["code"]}\n')
+    what = f'code={message["code"]}' if message.get("code") else f'link={message.get("link")}'
+    channel = "" if message.get("channel", "EMAIL") == "EMAIL" else f' channel={message["channel"]}'
+    sys.stdout.write(f'[mailbox] to={message["to"]}{channel} subject="{message["subject"]}" {what}\n')
     sys.stdout.flush()
 
 
@@ -45,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the tenant action's default outcome (default CHALLENGE)")
     parser.add_argument("--rule", action="append", default=[], metavar="EMAIL=OUTCOME",
                         help=f"a dev rule: track for EMAIL answers OUTCOME ({', '.join(OUTCOMES)})")
+    parser.add_argument("--methods", default=",".join(ALL_METHODS),
+                        help="the methods the dev tenant turns on, comma-separated (default: all)")
+    parser.add_argument("--rp-id", default="localhost",
+                        help="the passkeys' relying party ID (a domain: the app's host)")
     args = parser.parse_args(argv)
 
     env = stage_environment(args.project_dir, args.stage)
@@ -57,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.token_ttl < 1:
         parser.error("--token-ttl must be at least 1")
+    try:
+        methods = parse_methods(args.methods)
+    except ValueError as exc:
+        parser.error(f"--methods: {exc}")
     rules = {}
     for rule in args.rule:
         email, _, outcome = rule.rpartition("=")
@@ -75,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl=args.token_ttl,
         mail_sink=print_mail,
         tenant=tenant,
+        methods=methods,
+        rp_id=args.rp_id,
     )
 
     def stop(signum, frame):

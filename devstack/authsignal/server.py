@@ -15,8 +15,9 @@ from typing import Callable
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import client_api
+from .mailbox import Mailbox
 from .methods.passkey import Passkeys
-from .methods.totp import Totp
+from .prebuilt_ui import ALL_METHODS, PrebuiltUi, View
 from .state import ApiError, ChallengeError, Store
 from .tenant import Tenant
 from .tokens import TokenSigner
@@ -63,30 +64,40 @@ class EmulatorServer(ThreadingHTTPServer):
     request_queue_size = 256
 
     def __init__(self, address, store_factory: Callable[[str], Store], secret_key: str,
-                 project_dir: Path, log: Callable[[str], None], rp_id: str = "localhost"):
+                 project_dir: Path, log: Callable[[str], None], mailbox: Mailbox,
+                 methods: tuple[str, ...] = ALL_METHODS, rp_id: str = "localhost"):
         super().__init__(address, Handler)
         host, port = self.server_address[:2]
         if host in ("0.0.0.0", "::"):
             host = "127.0.0.1"
         self.base_url = f"http://{host}:{port}"
         self.store = store_factory(self.base_url)
+        self.mailbox = mailbox
+        self.ui = PrebuiltUi(self.store, mailbox, methods)
         self.passkeys = Passkeys(rp_id=rp_id)
-        self.totp = Totp()
         self.secret_key = secret_key
         self.project_dir = project_dir
         self.log = log
         self.stopping = threading.Event()
         self._template = (STATIC_DIR / "challenge.html").read_text(encoding="utf-8")
 
-    def render_challenge(self, state: str, masked_email: str) -> bytes:
+    def render_link(self, opened: bool) -> bytes:
+        return _link_page(opened)
+
+    def render_challenge(self, view: View) -> bytes:
+        state = view.state
         heading, message = PAGE_TEXT[state]
-        intro = f"We sent a code to {masked_email}." if state == "ready" else ""
+        code_box = state == "ready" and view.page.get("first") == "EMAIL_OTP"
+        if state == "ready" and not code_box:
+            heading = "Choose how to verify"
+        intro = f"We sent a code to {view.masked_email}." if code_box else ""
         values = {
             "state": state,
+            "view": json.dumps(view.page),
             "heading": heading,
             "intro": intro,
             "intro_hidden": "" if intro else "hidden",
-            "form_hidden": "" if state == "ready" else "hidden",
+            "form_hidden": "" if code_box else "hidden",
             "close_hidden": "" if state in ("failed", "succeeded") else "hidden",
             "status": message or "",
         }
@@ -96,19 +107,40 @@ class EmulatorServer(ThreadingHTTPServer):
         return page.encode("utf-8")
 
 
+LINK_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark"><title>{title} – Authsignal (dev stack)</title>
+<link rel="icon" href="data:,"><link rel="stylesheet" href="/challenge.css"></head>
+<body><main class="card"><h1>{title}</h1><p class="status" data-kind="{kind}">{text}</p>
+<p class="footnote">Offline dev stack: this link came from the emulator's dev mailbox.</p></main></body></html>
+"""
+
+
+def _link_page(opened: bool) -> bytes:
+    if opened:
+        title, kind, text = ("Verified", "ok", "You are verified. Go back to the tab where you were signing in: "
+                             "it continues on its own. You can close this tab.")
+    else:
+        title, kind, text = ("Link not valid", "error", "This sign-in link has expired or was already used. "
+                             "Go back and ask for a new one.")
+    return LINK_PAGE.format(title=title, kind=kind, text=text).encode("utf-8")
+
+
 def make_server(host: str, port: int, secret_key: str, tenant_id: str, project_dir: Path,
                 token_ttl: int = 600, log: Callable[[str], None] | None = None,
                 mail_sink: Callable[[dict], None] | None = None,
-                tenant: Tenant | None = None, rp_id: str = "localhost") -> EmulatorServer:
+                tenant: Tenant | None = None, methods: tuple[str, ...] = ALL_METHODS,
+                rp_id: str = "localhost") -> EmulatorServer:
     # One write per line: print() writes the text and the newline separately, and another
     # thread's line (the mailbox, on stdout into the same pipe) could land in between.
     log = log or (lambda line: (sys.stderr.write(line + "\n"), sys.stderr.flush()))
     signer = TokenSigner(ttl_seconds=token_ttl)
 
     def store_factory(base_url: str) -> Store:
-        return Store(signer, base_url, tenant_id=tenant_id, mail_sink=mail_sink, tenant=tenant)
+        return Store(signer, base_url, tenant_id=tenant_id, tenant=tenant, methods=methods)
 
-    return EmulatorServer((host, port), store_factory, secret_key, project_dir, log, rp_id=rp_id)
+    return EmulatorServer((host, port), store_factory, secret_key, project_dir, log,
+                          mailbox=Mailbox(mail_sink), methods=methods, rp_id=rp_id)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -288,17 +320,22 @@ class Handler(BaseHTTPRequestHandler):
             self._json(200, store.stats())
         elif method == "GET" and path == "/_dev/mailbox":
             email = (query.get("email") or [""])[0].strip()
-            if not email:
-                raise BadRequest(400, "The email query parameter is required.")
-            self._json(200, store.mailbox(email))
+            phone = (query.get("phone") or [""])[0].strip()
+            if email:
+                self._json(200, self.server.mailbox.for_email(email))
+            elif phone:
+                self._json(200, self.server.mailbox.for_phone(phone))
+            else:
+                raise BadRequest(400, "Give the email or the phone query parameter (E.164, e.g. %2B15550102030).")
         elif method == "POST" and path == "/_dev/reset":
             body = self._read_json(empty={})
             if not isinstance(body, dict):
                 raise BadRequest(400, "The request body must be a JSON object.")
             store.reset(clear_state=body.get("state") is True)
             if body.get("state") is True:
+                self.server.mailbox.clear()
+                self.server.ui.reset()
                 self.server.passkeys.reset()
-                self.server.totp.reset()
             self._json(200, {"reset": True, "state": body.get("state") is True})
         elif method == "GET" and path == "/_dev/tenant":
             self._json(200, store.tenant.describe())
@@ -322,26 +359,40 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- pre-built UI --------------------------------------------------------
 
+    # The page's calls: path -> (counter, what to run with the JSON body).
+    CHALLENGE_CALLS = {
+        "/challenge/verify": ("challenge_verify", lambda ui, b: ui.email_verify(b.get("token"), b.get("code"))),
+        "/challenge/resend": ("challenge_resend", lambda ui, b: ui.email_send(b.get("token"))),
+        "/challenge/status": ("challenge_status", lambda ui, b: ui.status(b.get("token"))),
+        "/challenge/magic-link": ("challenge_magic_link", lambda ui, b: ui.link_send(b.get("token"))),
+        "/challenge/sms/send": ("challenge_sms_send", lambda ui, b: ui.sms_send(b.get("token"), b.get("phone"))),
+        "/challenge/sms/verify": ("challenge_sms_verify", lambda ui, b: ui.sms_verify(b.get("token"), b.get("code"))),
+        "/challenge/totp/setup": ("challenge_totp_setup", lambda ui, b: ui.totp_setup(b.get("token"))),
+        "/challenge/totp/verify": ("challenge_totp_verify", lambda ui, b: ui.totp_verify(b.get("token"), b.get("code"))),
+    }
+    PAGE_HEADERS = {
+        "Content-Security-Policy": CHALLENGE_CSP,
+        # The token (or the link's secret) is in this page's URL: never leak it in a Referer.
+        "Referrer-Policy": "no-referrer",
+    }
+
     def _challenge(self, method: str, path: str, query: dict) -> None:
-        store = self.server.store
+        store, ui = self.server.store, self.server.ui
         if method == "GET" and path in ("/challenge.js", "/challenge.css"):
             kind = "text/javascript; charset=utf-8" if path.endswith(".js") else "text/css; charset=utf-8"
             self._send(200, (STATIC_DIR / path.lstrip("/")).read_bytes(), kind)
         elif method == "GET" and path == "/challenge":
             store.count("challenge_page")
-            view = store.open_challenge((query.get("token") or [""])[0])
+            view = ui.open((query.get("token") or [""])[0])
             status = 400 if view.state in ("expired", "invalid") else 200
-            self._send(
-                status,
-                self.server.render_challenge(view.state, view.masked_email),
-                "text/html; charset=utf-8",
-                {
-                    "Content-Security-Policy": CHALLENGE_CSP,
-                    # The token is in this page's URL: never leak it in a Referer.
-                    "Referrer-Policy": "no-referrer",
-                },
-            )
-        elif method == "POST" and path in ("/challenge/verify", "/challenge/resend"):
+            self._send(status, self.server.render_challenge(view), "text/html; charset=utf-8", self.PAGE_HEADERS)
+        elif method == "GET" and path == "/challenge/link":
+            # The magic link, opened from the mail in any tab: it completes the action.
+            store.count("challenge_link")
+            opened = ui.link_open((query.get("secret") or [""])[0])
+            self._send(200 if opened else 400, self.server.render_link(opened), "text/html; charset=utf-8",
+                       self.PAGE_HEADERS)
+        elif method == "POST" and path in self.CHALLENGE_CALLS:
             # JSON only: a cross-site HTML form cannot send it, so no CSRF by form post.
             if (self.headers.get("Content-Type") or "").split(";")[0].strip().lower() != "application/json":
                 self._read_body()
@@ -349,13 +400,10 @@ class Handler(BaseHTTPRequestHandler):
             body = self._read_json(empty={})
             if not isinstance(body, dict):
                 raise BadRequest(400, "The request body must be a JSON object.")
+            counter, run = self.CHALLENGE_CALLS[path]
+            store.count(counter)
             try:
-                if path == "/challenge/verify":
-                    store.count("challenge_verify")
-                    result = store.verify_code(body.get("token"), body.get("code"))
-                else:
-                    store.count("challenge_resend")
-                    result = store.resend(body.get("token"))
+                result = run(ui, body)
             except ChallengeError as exc:
                 self._json(exc.status, exc.body())
                 return

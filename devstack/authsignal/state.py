@@ -1,4 +1,4 @@
-"""The emulator's state: actions, OTP challenges, the dev mailbox, counters and faults.
+"""The emulator's state: actions (track, validate, their tokens), counters and faults.
 
 Everything lives in memory behind one lock; the HTTP layer (server.py) only parses
 requests and renders what this module returns.
@@ -6,18 +6,15 @@ requests and renders what this module returns.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
-import secrets
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Callable
 
-from .tenant import BLOCK, REVIEW_REQUIRED, Tenant
+from .mailbox import iso
+from .tenant import Tenant
 from .tokens import TokenError, TokenSigner
 
 ACTION_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
@@ -35,10 +32,7 @@ TRACK_KEYS = {
     "locale": str,
 }
 EMAIL_OTP = "EMAIL_OTP"
-SUBJECT = "Your sign-in code"
 MAX_WRONG_CODES = 5
-MAX_RESENDS = 5
-OTP_TTL_SECONDS = 600
 COUNTED_OPERATIONS = (
     "track",
     "validate",
@@ -51,11 +45,8 @@ COUNTED_OPERATIONS = (
 FAULTABLE_OPERATIONS = ("track", "validate", "get_action")
 FAULTS = ("500", "timeout", "garbage")
 
-WRONG_CODE = "That code is not right. Check the latest email and try again."
-TOO_MANY_WRONG = "Too many wrong codes. Close this window and sign in again."
 EXPIRED_LINK = "This sign-in link has expired. Close this window and sign in again."
 INVALID_LINK = "This sign-in link is not valid. Close this window and sign in again."
-BLOCKED = "This sign-in was blocked. Close this window."
 
 
 class ApiError(Exception):
@@ -84,10 +75,6 @@ class ChallengeError(Exception):
         return {"error": self.message, "errorCode": self.code}
 
 
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def mask_email(email: str) -> str:
     local, _, domain = email.partition("@")
     return f"{local[:1]}\u2022\u2022\u2022@{domain}"
@@ -103,11 +90,9 @@ class Action:
     state: str = "CHALLENGE_REQUIRED"
     state_updated_at: float = 0.0
     verification_method: str | None = None
-    code_hash: bytes | None = None
-    code_sent_at: float = 0.0
-    sends: int = 0
     wrong_codes: int = 0
     attributes: dict = field(default_factory=dict)
+    pending: dict = field(default_factory=dict)
 
     def public(self) -> dict:
         return {
@@ -121,14 +106,6 @@ class Action:
         }
 
 
-@dataclass
-class ChallengeView:
-    """What the challenge page needs to render."""
-
-    state: str  # ready | succeeded | failed | blocked | no_email | expired | invalid
-    masked_email: str = ""
-
-
 class Store:
     def __init__(
         self,
@@ -136,20 +113,17 @@ class Store:
         base_url: str,
         tenant_id: str = "",
         clock: Callable[[], float] = time.time,
-        mail_sink: Callable[[dict], None] | None = None,
         tenant: Tenant | None = None,
+        methods: tuple = (EMAIL_OTP,),
     ):
         self.signer = signer
         self.tenant = tenant or Tenant(clock=clock)
         self.base_url = base_url
         self.tenant_id = tenant_id
+        self.methods = methods  # what the tenant has turned on (track's allowedVerificationMethods)
         self._clock = clock
-        self._mail_sink = mail_sink or (lambda message: None)
         self._lock = threading.Lock()
-        # Codes are stored as keyed hashes; only the mailbox keeps them readable.
-        self._code_key = secrets.token_bytes(32)
         self._actions: dict[str, Action] = {}
-        self._mailbox: list[dict] = []
         self._calls = dict.fromkeys(COUNTED_OPERATIONS, 0)
         self._seconds: dict[str, float] = {}  # handling time per server API operation
         self._faults: dict[str, tuple[str, int]] = {}
@@ -176,7 +150,6 @@ class Store:
             self._faults.clear()
             if clear_state:
                 self._actions.clear()
-                self._mailbox.clear()
         if clear_state:
             self.tenant.reset()
 
@@ -206,11 +179,6 @@ class Store:
             else:
                 del self._faults[operation]
             return fault
-
-    def mailbox(self, email: str) -> list[dict]:
-        wanted = email.strip().lower()
-        with self._lock:
-            return [dict(m) for m in self._mailbox if m["to"].lower() == wanted]
 
     # ---- server API ----------------------------------------------------------
 
@@ -271,7 +239,7 @@ class Store:
             "token": token,
             "isEnrolled": bool(enrolled),
             "enrolledVerificationMethods": enrolled,
-            "allowedVerificationMethods": [EMAIL_OTP],
+            "allowedVerificationMethods": list(self.methods),
             "defaultVerificationMethod": EMAIL_OTP,
         }
 
@@ -306,105 +274,59 @@ class Store:
                 raise ApiError(404, "not_found", "No action matches this user, action and idempotencyKey.")
             return record.public()
 
-    # ---- pre-built UI (email OTP) --------------------------------------------
+    # ---- pre-built UI (prebuilt_ui.py) ---------------------------------------
 
-    def _action_for_token(self, token: object) -> Action:
-        """Caller holds the lock."""
+    def page_action(self, token: object) -> Action:
+        """The action behind a challenge page's token, or a message for a person."""
         try:
             claims = self.signer.verify(token)
         except TokenError as exc:
             if exc.code == "expired_token":
                 raise ChallengeError(400, "expired_token", EXPIRED_LINK) from None
             raise ChallengeError(400, "invalid_token", INVALID_LINK) from None
-        record = self._actions.get(claims.get("idempotencyKey"))
+        record = self.action_by_key(claims.get("idempotencyKey"))
         if record is None:
             raise ChallengeError(400, "invalid_token", INVALID_LINK)
         return record
 
-    def _send_code(self, record: Action) -> None:
-        """Caller holds the lock."""
-        code = f"{secrets.randbelow(10**6):06d}"
-        now = self._clock()
-        record.code_hash = self._hash(record, code)
-        record.code_sent_at = now
-        record.sends += 1
-        message = {"to": record.email, "subject": SUBJECT, "code": code, "sentAt": iso(now)}
-        self._mailbox.append(message)
-        self._mail_sink(dict(message))
-
-    def _hash(self, record: Action, code: str) -> bytes:
-        data = f"{record.idempotency_key}:{code}".encode()
-        return hmac.new(self._code_key, data, hashlib.sha256).digest()
-
-    def open_challenge(self, token: object) -> ChallengeView:
-        """The page was opened: send the first code if none was sent yet."""
+    def action_by_key(self, key: object) -> Action | None:
         with self._lock:
-            try:
-                record = self._action_for_token(token)
-            except ChallengeError as exc:
-                return ChallengeView(state="expired" if exc.code == "expired_token" else "invalid")
-            if record.state == "CHALLENGE_SUCCEEDED":
-                return ChallengeView(state="succeeded")
-            if record.state == "CHALLENGE_FAILED":
-                return ChallengeView(state="failed")
-            if record.state in (BLOCK, REVIEW_REQUIRED):
-                return ChallengeView(state="blocked")
-            if not record.email:
-                return ChallengeView(state="no_email")
-            if record.sends == 0:
-                self._send_code(record)
-            return ChallengeView(state="ready", masked_email=mask_email(record.email))
+            return self._actions.get(key) if isinstance(key, str) else None
 
-    def verify_code(self, token: object, code: object) -> dict:
+    def succeed(self, record: Action, method: str) -> bool:
+        """The challenge succeeded by `method`; the first proof names the method. True
+        when this call was the first proof."""
         with self._lock:
-            record = self._action_for_token(token)
             if record.state == "CHALLENGE_SUCCEEDED":
-                return {"token": token}
-            if record.state == "CHALLENGE_FAILED":
-                raise ChallengeError(400, "challenge_failed", TOO_MANY_WRONG)
-            if record.state in (BLOCK, REVIEW_REQUIRED):
-                raise ChallengeError(400, "blocked", BLOCKED)
-            digits = re.sub(r"\s+", "", code) if isinstance(code, str) else ""
-            if not re.fullmatch(r"[0-9]{6}", digits):
-                raise ChallengeError(400, "invalid_code_format", "Enter the 6-digit code from the email.")
-            if record.code_hash is None:
-                raise ChallengeError(400, "no_code_sent", "No code was sent yet. Choose Resend code.")
-            if self._clock() - record.code_sent_at > OTP_TTL_SECONDS:
-                raise ChallengeError(400, "code_expired", "That code has expired. Choose Resend code to get a new one.")
-            now = self._clock()
-            if not hmac.compare_digest(record.code_hash, self._hash(record, digits)):
-                record.wrong_codes += 1
-                if record.wrong_codes >= MAX_WRONG_CODES:
-                    record.state = "CHALLENGE_FAILED"
-                    record.state_updated_at = now
-                    record.code_hash = None
-                    raise ChallengeError(400, "challenge_failed", TOO_MANY_WRONG)
-                raise ChallengeError(400, "invalid_code", WRONG_CODE)
+                return False
             record.state = "CHALLENGE_SUCCEEDED"
-            record.state_updated_at = now
-            record.verification_method = EMAIL_OTP
-            record.code_hash = None  # a code works once
-            user_id, email = record.user_id, record.email
-        # Proving the email enrols it (the first success turns ALLOW+isEnrolled:false
-        # into CHALLENGE_REQUIRED on the next track).
-        self.tenant.enroll(user_id, EMAIL_OTP, email=email.lower())
-        return {"token": token}
+            record.state_updated_at = self._clock()
+            record.verification_method = method
+            return True
 
-    def resend(self, token: object) -> dict:
+    def fail(self, record: Action) -> None:
         with self._lock:
-            record = self._action_for_token(token)
-            if record.state == "CHALLENGE_SUCCEEDED":
-                raise ChallengeError(400, "challenge_succeeded", "This sign-in is already verified.")
-            if record.state == "CHALLENGE_FAILED":
-                raise ChallengeError(400, "challenge_failed", TOO_MANY_WRONG)
-            if record.state in (BLOCK, REVIEW_REQUIRED):
-                raise ChallengeError(400, "blocked", BLOCKED)
-            if not record.email:
-                raise ChallengeError(400, "no_email", "There is no email address to send a code to.")
-            if record.sends > MAX_RESENDS:  # the first send plus MAX_RESENDS more
-                raise ChallengeError(429, "too_many_codes", "Too many codes were sent. Close this window and sign in again.")
-            self._send_code(record)
-            return {"sent": True, "to": mask_email(record.email)}
+            if record.state != "CHALLENGE_SUCCEEDED":
+                record.state = "CHALLENGE_FAILED"
+                record.state_updated_at = self._clock()
+
+    def wrong_code(self, record: Action) -> int:
+        """Counts a wrong code; the fifth fails the challenge. Returns the count."""
+        with self._lock:
+            record.wrong_codes += 1
+            count = record.wrong_codes
+        if count >= MAX_WRONG_CODES:
+            self.fail(record)
+        return count
+
+    def set_pending(self, record: Action, **values: object) -> None:
+        """A method's step in progress on this action (e.g. the phone being enrolled)."""
+        with self._lock:
+            for name, value in values.items():
+                if value is None:
+                    record.pending.pop(name, None)
+                else:
+                    record.pending[name] = value
 
     # ---- the client API (client_api.py) --------------------------------------
 

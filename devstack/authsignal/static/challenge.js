@@ -1,20 +1,42 @@
-// Pre-built UI (email OTP) of the dev-stack Authsignal emulator.
-// Speaks the @authsignal/browser popup protocol: JSON *strings* posted to the page
-// that launched us (window.parent in popup mode, window.opener in window mode).
+// Pre-built UI of the dev-stack Authsignal emulator: every method the dev tenant offers.
+// Speaks the @authsignal/browser popup protocol: JSON *strings* posted to the page that
+// launched us (window.parent in popup mode, window.opener in window mode), plus raw
+// {height} objects for the iframe's size.
 "use strict";
 
 (function () {
   var token = new URLSearchParams(window.location.search).get("token") || "";
   var host = window.opener || (window.parent !== window ? window.parent : null);
+  var view = {};
+  try { view = JSON.parse(document.body.getAttribute("data-view") || "{}"); } catch (e) { view = {}; }
+  var state = document.body.getAttribute("data-state");
 
-  var form = document.getElementById("otp-form");
-  var input = document.getElementById("code");
+  var $ = function (id) { return document.getElementById(id); };
+  var form = $("otp-form");
+  var input = $("code");
   var verifyButton = form.querySelector("button[type=submit]");
-  var resendButton = document.getElementById("resend");
-  var closeButton = document.getElementById("close");
-  var heading = document.getElementById("heading");
-  var intro = document.getElementById("intro");
-  var statusEl = document.getElementById("status");
+  var resendButton = $("resend");
+  var statusEl = $("status");
+  var SCREENS = ["methods", "phone-form", "totp-setup", "otp-form", "link-wait"];
+
+  // What the code box is for now: EMAIL_OTP, SMS or AUTHENTICATOR_APP.
+  var codeMethod = "EMAIL_OTP";
+  // A method the user chose to set up: it needs a proven first method, then its own step.
+  var settingUp = null;
+  var proven = view.proven === true;
+  var polling = null;
+
+  var CODE_TEXT = {
+    EMAIL_OTP: { hint: "Enter the 6-digit code from the email.", endpoint: "/challenge/verify", resend: "/challenge/resend" },
+    SMS: { hint: "Enter the 6-digit code from the text message.", endpoint: "/challenge/sms/verify", resend: "/challenge/sms/send" },
+    AUTHENTICATOR_APP: { hint: "Enter the 6-digit code your authenticator app shows now.", endpoint: "/challenge/totp/verify", resend: null },
+  };
+  var CHOICES = {
+    EMAIL_OTP: ["Email me a code", "Email me a code"],
+    EMAIL_MAGIC_LINK: ["Email me a link", "Email me a link"],
+    SMS: ["Text me a code", "Set up text messages"],
+    AUTHENTICATOR_APP: ["Use my authenticator app", "Set up an authenticator app"],
+  };
 
   function post(message) {
     // The SDK checks event.origin against this page's origin; the token is useless
@@ -27,101 +49,232 @@
     statusEl.setAttribute("data-kind", kind || "info");
   }
 
-  function finish(title, text, kind) {
-    heading.textContent = title;
-    intro.hidden = true;
-    form.hidden = true;
-    say(text, kind);
+  function show(screen, heading, intro) {
+    SCREENS.forEach(function (id) { $(id).hidden = id !== screen && !(screen === "totp-setup" && id === "otp-form"); });
+    $("heading").textContent = heading;
+    $("intro").textContent = intro || "";
+    $("intro").hidden = !intro;
+    var others = (view.methods || []).length > 1 && screen !== "methods" && !proven;
+    $("other-methods").hidden = !others;
+    say("");
   }
 
   function call(path, body) {
     return fetch(path, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
+      body: JSON.stringify(Object.assign({ token: token }, body || {})),
       credentials: "omit",
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (data) {
         return { ok: response.ok, status: response.status, data: data };
       });
+    }, function () {
+      return { ok: false, status: 0, data: { error: "The emulator did not answer. Check that the dev stack is running and try again." } };
     });
   }
 
   function busy(on) {
-    verifyButton.disabled = on;
-    resendButton.disabled = on;
-    form.setAttribute("aria-busy", on ? "true" : "false");
+    document.querySelectorAll("main button").forEach(function (button) { button.disabled = on; });
+    document.querySelector("main").setAttribute("aria-busy", on ? "true" : "false");
   }
 
-  function onError(result) {
+  function finish(title, text, kind) {
+    SCREENS.forEach(function (id) { $(id).hidden = true; });
+    $("other-methods").hidden = true;
+    $("heading").textContent = title;
+    $("intro").hidden = true;
+    say(text, kind);
+  }
+
+  function done() {
+    if (polling) clearInterval(polling);
+    finish("Verified", "Verified. You can close this window.", "ok");
+    post({ event: "AUTHSIGNAL_CLOSE_POPUP", token: token });
+  }
+
+  function onError(result, field) {
     var code = result.data.errorCode;
     var text = result.data.error || "Something went wrong. Try again.";
     if (code === "challenge_failed") {
       finish("Too many wrong codes", text, "error");
-      closeButton.hidden = false;
+      $("close").hidden = false;
     } else if (code === "expired_token" || code === "invalid_token") {
       finish(code === "expired_token" ? "Link expired" : "Link not valid", text, "error");
       post({ event: "AUTHSIGNAL_API_ERROR", errorCode: code, statusCode: result.status });
     } else {
       say(text, "error");
-      input.setAttribute("aria-invalid", "true");
-      input.focus();
-      input.select();
+      var box = field || input;
+      box.setAttribute("aria-invalid", "true");
+      box.focus();
+      if (box.select) box.select();
     }
   }
+
+  // ---- screens -----------------------------------------------------------------
+
+  function codeScreen(method, heading, intro) {
+    codeMethod = method;
+    show("otp-form", heading, intro);
+    $("code-hint").textContent = CODE_TEXT[method].hint;
+    resendButton.hidden = !CODE_TEXT[method].resend;
+    input.value = "";
+    input.removeAttribute("aria-invalid");
+    input.focus();
+  }
+
+  function emailCode(sendNow, intro) {
+    var show_ = function () {
+      codeScreen("EMAIL_OTP", "Check your email", intro || ("We sent a code to " + view.email + "."));
+    };
+    if (!sendNow) return show_();
+    busy(true);
+    call("/challenge/resend").then(function (result) {
+      busy(false);
+      if (result.ok) show_(); else onError(result);
+    });
+  }
+
+  function chooser() {
+    var list = $("methods");
+    list.replaceChildren();
+    (view.methods || []).forEach(function (entry) {
+      var labels = CHOICES[entry.method];
+      if (!labels) return;
+      var item = document.createElement("li");
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "secondary";
+      button.textContent = labels[entry.enrolled ? 0 : 1];
+      button.addEventListener("click", function () { choose(entry); });
+      item.append(button);
+      list.append(item);
+    });
+    show("methods", "Choose how to verify", "Pick one of the ways to prove it is you.");
+    var first = list.querySelector("button");
+    if (first) first.focus();
+  }
+
+  function choose(entry) {
+    if (entry.method === "EMAIL_OTP") return emailCode(true);
+    if (entry.method === "EMAIL_MAGIC_LINK") return magicLink();
+    if (entry.enrolled) {
+      if (entry.method === "SMS") return smsSend(null);
+      if (entry.method === "AUTHENTICATOR_APP") {
+        return codeScreen("AUTHENTICATOR_APP", "Open your authenticator app", "Enter the code it shows for this account.");
+      }
+    }
+    // Not enrolled yet: a second method needs a proven first one (the email code).
+    settingUp = entry.method;
+    if (proven) return setUp();
+    emailCode(true, "First prove it is you: we sent a code to " + view.email + ". Then you set up " +
+      (entry.method === "SMS" ? "text messages." : "your authenticator app."));
+  }
+
+  function setUp() {
+    if (settingUp === "SMS") {
+      show("phone-form", "Set up text messages", "We will text a code to this number to check it.");
+      $("phone").focus();
+    } else if (settingUp === "AUTHENTICATOR_APP") {
+      busy(true);
+      call("/challenge/totp/setup").then(function (result) {
+        busy(false);
+        if (!result.ok) return onError(result);
+        $("totp-qr").src = result.data.qrCode;
+        $("totp-secret").textContent = result.data.secret;
+        $("totp-uri").href = result.data.uri;
+        codeScreen("AUTHENTICATOR_APP", "Set up your authenticator app",
+          "Scan the QR code with your authenticator app, then enter the 6-digit code it shows.");
+        $("totp-setup").hidden = false;
+      });
+    }
+  }
+
+  function smsSend(phone) {
+    busy(true);
+    call("/challenge/sms/send", phone ? { phone: phone } : {}).then(function (result) {
+      busy(false);
+      if (!result.ok) return onError(result, phone ? $("phone") : input);
+      codeScreen("SMS", "Check your phone", "We texted a code to " + result.data.to + ".");
+    });
+  }
+
+  function magicLink() {
+    busy(true);
+    call("/challenge/magic-link").then(function (result) {
+      busy(false);
+      if (!result.ok) return onError(result);
+      show("link-wait", "Check your email", "We sent a sign-in link to " + result.data.to +
+        ". Open it in another tab or on another device: this window continues on its own.");
+      if (polling) clearInterval(polling);
+      polling = setInterval(function () {
+        call("/challenge/status").then(function (status) {
+          if (status.ok && status.data.state === "CHALLENGE_SUCCEEDED") done();
+          else if (!status.ok && status.data.errorCode) { clearInterval(polling); onError(status); }
+        });
+      }, 1000);
+    });
+  }
+
+  // ---- events ------------------------------------------------------------------
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     var code = input.value.replace(/\s+/g, "");
     if (!/^[0-9]{6}$/.test(code)) {
-      say("Enter the 6-digit code from the email.", "error");
+      say(CODE_TEXT[codeMethod].hint, "error");
       input.setAttribute("aria-invalid", "true");
       input.focus();
       return;
     }
     busy(true);
     say("Checking the code…");
-    call("/challenge/verify", { token: token, code: code }).then(function (result) {
+    call(CODE_TEXT[codeMethod].endpoint, { code: code }).then(function (result) {
       busy(false);
-      if (result.ok) {
-        input.removeAttribute("aria-invalid");
-        finish("Verified", "Verified. You can close this window.", "ok");
-        post({ event: "AUTHSIGNAL_CLOSE_POPUP", token: result.data.token });
-      } else {
-        onError(result);
-      }
-    }, function () {
-      busy(false);
-      say("The emulator did not answer. Check that the dev stack is running and try again.", "error");
+      if (!result.ok) return onError(result);
+      input.removeAttribute("aria-invalid");
+      var wasSettingUp = settingUp && codeMethod === "EMAIL_OTP";
+      proven = true;
+      if (wasSettingUp) return setUp();  // the first proof done: now the new method
+      done();
     });
   });
 
   resendButton.addEventListener("click", function () {
     busy(true);
     say("Sending a new code…");
-    call("/challenge/resend", { token: token }).then(function (result) {
+    call(CODE_TEXT[codeMethod].resend).then(function (result) {
       busy(false);
-      if (result.ok) {
-        input.value = "";
-        input.removeAttribute("aria-invalid");
-        say("We sent a new code to " + result.data.to + ".", "ok");
-        input.focus();
-      } else {
-        onError(result);
-      }
-    }, function () {
-      busy(false);
-      say("The emulator did not answer. Check that the dev stack is running and try again.", "error");
+      if (!result.ok) return onError(result);
+      input.value = "";
+      input.removeAttribute("aria-invalid");
+      say("We sent a new code to " + result.data.to + ".", "ok");
+      input.focus();
     });
   });
 
+  $("phone-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var phone = $("phone").value.trim();
+    if (!phone) {
+      say("Enter your phone number, starting with + and the country code.", "error");
+      $("phone").setAttribute("aria-invalid", "true");
+      $("phone").focus();
+      return;
+    }
+    $("phone").removeAttribute("aria-invalid");
+    smsSend(phone);
+  });
+
+  $("resend-link").addEventListener("click", magicLink);
+  $("other-methods").addEventListener("click", function () { settingUp = null; chooser(); });
+
   // Failed or already verified: hand the token back so the app can validate it and
   // decide what comes next (a new attempt, or signing in).
-  closeButton.addEventListener("click", function () {
+  $("close").addEventListener("click", function () {
     post({ event: "AUTHSIGNAL_CLOSE_POPUP", token: token });
   });
 
-  var state = document.body.getAttribute("data-state");
   if (state === "expired" || state === "invalid") {
     post({ event: "AUTHSIGNAL_API_ERROR", errorCode: state === "expired" ? "expired_token" : "invalid_token", statusCode: 400 });
   }
@@ -139,5 +292,8 @@
 
   post({ event: "AUTHSIGNAL_READY" });
   // Not the autofocus attribute: Chromium refuses it in a cross-origin iframe.
-  if (state === "ready") input.focus();
+  if (state === "ready") {
+    if (view.first === "CHOOSE") chooser();
+    else codeScreen("EMAIL_OTP", "Check your email", "We sent a code to " + view.email + ".");
+  }
 })();
