@@ -39,7 +39,7 @@ SCREENS = {
               "is_mobile": True, "has_touch": True},
 }
 CHALLENGE_TITLE = "Authsignal multi-factor authentication"  # the SDK's iframe title
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 20_000
 # A waiting limit, not a timed assertion: on a busy 2-core machine a step can take seconds.
 expect.set_options(timeout=TIMEOUT_MS)
 

@@ -6,16 +6,23 @@ Chromium's virtual authenticator (DevTools protocol `WebAuthn` domain) on a page
 http://localhost, as `make dev` serves it.
 """
 import base64
+import random
+import re
+import time
 
+import pyotp
 import pytest
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import expect
 
 from tests.test_browser import (  # noqa: F401  (fixtures)
-    CHALLENGE_TITLE, axe_source, axe_violations, browser, code_for, expect_api_answer, expect_signed_in, expect_signed_out,
-    open_page, sdk_bytes, shot, start_sign_in,
+    CHALLENGE_TITLE, axe_source, axe_violations, browser, challenge_document, challenge_frame, code_for,
+    expect_api_answer, expect_signed_in, expect_signed_out, open_page, sdk_bytes, shot, start_sign_in,
 )
+
+VARIANTS = [("desktop", "light"), ("phone", "dark")]
 
 pytestmark = [pytest.mark.browser, pytest.mark.devstack]
 
@@ -106,4 +113,122 @@ def test_sign_in_with_a_passkey_asks_for_the_email_first(open_page):
     page.get_by_role("button", name="Sign in with a passkey").click()
     expect(page.get_by_role("status")).to_have_text("Enter your email address, then choose Sign in with a passkey.")
     expect(page.get_by_label("Email")).to_be_focused()
+    watch.assert_clean()
+
+
+# ---- the pre-built UI's other methods ------------------------------------------------------------
+
+def texts_to(stack, phone):
+    response = requests.get(f"{stack.authsignal_url}/_dev/mailbox", params={"phone": phone}, timeout=5)
+    response.raise_for_status()
+    return response.json()
+
+
+def clean_frame(page, axe_source, name):
+    assert axe_violations(challenge_document(page), axe_source) == [], name
+    shot(page, name)
+
+
+def prove_email_then(page, stack, email, choice, axe_source, name):
+    """From the first screen (the email code box): choose `choice` in the chooser, then prove
+    the email, as setting up a second method requires."""
+    challenge = challenge_frame(page)
+    challenge.get_by_role("button", name="Use another method").click()
+    expect(challenge.get_by_role("heading", name="Choose how to verify")).to_be_visible()
+    clean_frame(page, axe_source, f"{name}-chooser")
+    sent = len(stack.mailbox(email))
+    challenge.get_by_role("button", name=choice).click()
+    expect(challenge.get_by_text("First prove it is you")).to_be_visible()
+    deadline = time.monotonic() + 10
+    while len(stack.mailbox(email)) <= sent and time.monotonic() < deadline:
+        time.sleep(0.1)
+    challenge.get_by_label("Verification code").fill(code_for(stack, email))
+    challenge.get_by_role("button", name="Verify").click()
+    return challenge
+
+
+@pytest.mark.parametrize("screen,scheme", VARIANTS)
+def test_magic_link_opened_from_the_mailbox_in_a_second_page(open_page, browser_stack, email, axe_source,
+                                                              screen, scheme):
+    page, watch = open_page(screen, scheme)
+    name = f"{screen}-{scheme}-magic-link"
+    challenge = start_sign_in(page, email)
+    challenge.get_by_role("button", name="Use another method").click()
+    challenge.get_by_role("button", name="Email me a link").click()
+    expect(challenge.get_by_text("Waiting for you to open the link")).to_be_visible()
+    clean_frame(page, axe_source, f"{name}-1-waiting")
+
+    [mail] = [m for m in browser_stack.mailbox(email) if m["link"]]
+    other = page.context.new_page()
+    other.goto(mail["link"])
+    expect(other.get_by_role("heading", name="Verified")).to_be_visible()
+    assert axe_violations(other.main_frame, axe_source) == []
+    shot(other, f"{name}-2-link-opened")
+    other.close()
+
+    expect_signed_in(page, email)  # the popup noticed and finished on its own
+    page.get_by_role("button", name="Call protected API").click()
+    expect_api_answer(page, email)  # a link to the address proves the address
+    watch.assert_clean()
+
+
+@pytest.mark.parametrize("screen,scheme", VARIANTS)
+def test_sms_enrolment_then_sign_in_with_a_text_message(open_page, browser_stack, email, axe_source, screen, scheme):
+    page, watch = open_page(screen, scheme)
+    name = f"{screen}-{scheme}-sms"
+    phone = "+1555" + "".join(random.choices("0123456789", k=7))
+    start_sign_in(page, email)
+    challenge = prove_email_then(page, browser_stack, email, "Set up text messages", axe_source, name)
+    expect(challenge.get_by_label("Phone number")).to_be_visible()
+    clean_frame(page, axe_source, f"{name}-1-phone")
+    challenge.get_by_label("Phone number").fill(phone)
+    challenge.get_by_label("Phone number").press("Enter")  # submits the phone form ("Send code")
+    expect(challenge.get_by_text("We texted a code to")).to_be_visible()
+    expect(challenge.get_by_text("Enter the 6-digit code from the text message.")).to_be_visible()
+    clean_frame(page, axe_source, f"{name}-2-code")
+    challenge.get_by_label("Verification code").fill(texts_to(browser_stack, phone)[-1]["code"])
+    challenge.get_by_role("button", name="Verify").click()
+    expect_signed_in(page, email)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect_signed_out(page)
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    challenge = challenge_frame(page)
+    challenge.get_by_role("button", name="Text me a code").click()
+    expect(challenge.get_by_text("We texted a code to")).to_be_visible()
+    challenge.get_by_label("Verification code").fill(texts_to(browser_stack, phone)[-1]["code"])
+    challenge.get_by_role("button", name="Verify").click()
+    expect_signed_in(page, email)
+    watch.assert_clean()
+
+
+@pytest.mark.parametrize("screen,scheme", VARIANTS)
+def test_authenticator_app_enrolment_then_sign_in_with_a_computed_code(open_page, browser_stack, email, axe_source,
+                                                                        screen, scheme):
+    page, watch = open_page(screen, scheme)
+    name = f"{screen}-{scheme}-totp"
+    start_sign_in(page, email)
+    challenge = prove_email_then(page, browser_stack, email, "Set up an authenticator app", axe_source, name)
+    setup = challenge.get_by_role("region", name="Authenticator app setup")
+    expect(setup.get_by_role("img", name="QR code to scan with your authenticator app")).to_be_visible()
+    expect(setup.get_by_role("link", name="setup link")).to_have_attribute("href", re.compile(r"^otpauth://totp/"))
+    secret = re.search(r"\b[A-Z2-7]{32}\b", setup.inner_text()).group(0)
+    clean_frame(page, axe_source, f"{name}-1-setup")
+    totp = pyotp.TOTP(secret)
+    challenge.get_by_label("Verification code").fill(totp.now())
+    challenge.get_by_label("Verification code").press("Enter")  # Verify, from the keyboard
+    expect_signed_in(page, email)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect_signed_out(page)
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    challenge = challenge_frame(page)
+    challenge.get_by_role("button", name="Use my authenticator app").click()
+    expect(challenge.get_by_text("Enter the 6-digit code your authenticator app shows now.")).to_be_visible()
+    clean_frame(page, axe_source, f"{name}-2-code")
+    challenge.get_by_label("Verification code").fill(totp.at(time.time() + 30))  # the enrolment spent now()
+    challenge.get_by_label("Verification code").press("Enter")
+    expect_signed_in(page, email)
     watch.assert_clean()
