@@ -196,9 +196,11 @@ def main(argv=None):
         app_url = f"http://{args.host}:{args.app_port}"
         app.wait_ready(check=_answers(app_url + "/config"))
         authsignal_url = f"http://{args.host}:{args.authsignal_port}"
+        # WebAuthn needs a domain as relying party ID: open the page as localhost.
+        page_url = app_url.replace("127.0.0.1", "localhost")
         print(
             "\n  Offline dev stack is up. Ctrl-C stops it.\n"
-            f"  App (sign-in page):   {app_url}/\n"
+            f"  App (sign-in page):   {page_url}/  (passkeys need the name localhost)\n"
             f"  Authsignal emulator:  {authsignal_url}  (mailbox: {authsignal_url}/_dev/mailbox?email=...)\n"
             f"  Cognito emulator:     http://{args.host}:{args.cognito_port}\n"
             "  One-time codes are printed below as [authsignal] [mailbox] lines.\n", flush=True)

@@ -20,15 +20,12 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.conftest import ROOT, production_sdk_url
+from tests.conftest import ROOT, production_sdk_url  # `browser`: one Chromium per session, in conftest
 
 pytestmark = [pytest.mark.browser, pytest.mark.devstack]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 SDK_FILE = os.path.join(ROOT, "node_modules", "@authsignal", "browser", "dist", "index.min.js")
 AXE_FILE = os.path.join(ROOT, "node_modules", "axe-core", "axe.min.js")
 SHOTS = os.path.join(ROOT, "artifacts", "screenshots")
@@ -79,14 +76,6 @@ class Watch:
         assert not self.csp_violations, f"CSP violations: {self.csp_violations}"
         assert not self.page_errors, f"uncaught page errors: {self.page_errors}"
         assert not self.left_loopback, f"requests that would need the network: {self.left_loopback}"
-
-
-@pytest.fixture(scope="session")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="session")

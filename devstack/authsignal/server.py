@@ -99,6 +99,8 @@ class EmulatorServer(ThreadingHTTPServer):
             "intro_hidden": "" if intro else "hidden",
             "form_hidden": "" if code_box else "hidden",
             "close_hidden": "" if state in ("failed", "succeeded") else "hidden",
+            # As the script will show it: a layout shift after load moves the dialog under a click.
+            "others_hidden": "" if code_box and len(view.page.get("methods", [])) > 1 else "hidden",
             "status": message or "",
         }
         page = self._template
