@@ -53,7 +53,7 @@ def sign_in_with_email_code(page, stack, email):
 
 @pytest.mark.parametrize("screen,scheme", [("desktop", "light"), ("phone", "dark")])
 def test_add_a_passkey_then_sign_in_with_it(open_page, browser_stack, email, axe_source, screen, scheme):
-    page, watch = open_page(screen, scheme)
+    page, watch = open_page(screen, scheme, host="localhost")
     cdp, authenticator = virtual_authenticator(page)
     sign_in_with_email_code(page, browser_stack, email)
 
@@ -88,7 +88,7 @@ def test_add_a_passkey_then_sign_in_with_it(open_page, browser_stack, email, axe
 
 
 def test_a_passkey_the_tenant_does_not_know_is_refused_clearly(open_page, browser_stack, email, axe_source):
-    page, watch = open_page()
+    page, watch = open_page(host="localhost")
     cdp, authenticator = virtual_authenticator(page)
     key = ec.generate_private_key(ec.SECP256R1()).private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
