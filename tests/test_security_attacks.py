@@ -480,7 +480,7 @@ def test_start_answers_alike_for_new_and_existing_emails_in_shape(devstack, sign
     assert {k: v for k, v in new.headers.items() if k.lower() not in ignore | {"x-amzn-requestid"}} == \
         {k: v for k, v in old.headers.items() if k.lower() not in ignore | {"x-amzn-requestid"}}
     new_body, old_body = new.json(), old.json()
-    assert set(new_body) == set(old_body) == {"status", "session", "challengeUrl"}
+    assert set(new_body) == set(old_body) == {"status", "session", "challengeUrl", "challengeToken"}
     assert new_body["status"] == old_body["status"] == "CHALLENGE"
     assert len(new_body["session"]) == len(old_body["session"])
     assert new_body["challengeUrl"].split("?")[0] == old_body["challengeUrl"].split("?")[0]
