@@ -655,9 +655,9 @@ def test_misconfigured_stage_tells_callers_nothing(client, monkeypatch, caplog):
     answers = [client.http.get("/config"), client.http.get("/"),
                client.http.post("/auth/start", body=json.dumps({"email": new_email()}), headers=headers)]
     for response in answers:
-        assert response.status_code == 503, response.body
+        assert response.status_code == 500, response.body
         body = json.loads(response.body)
-        assert body == {"error": {"code": "unavailable", "message": body["error"]["message"]}}
+        assert body == {"error": {"code": "not_configured", "message": body["error"]["message"]}}
         for secret_detail in ("127.0.0.1", "COGNITO", "AUTHSIGNAL", "ENDPOINT", "loopback", "http"):
             assert secret_detail not in response.body.decode(), response.body
     assert any("loopback (http://127.0.0.1" in r.getMessage() for r in caplog.records)  # the operator sees it all
