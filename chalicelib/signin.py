@@ -82,13 +82,13 @@ def _map_error(error, unauthorized_message):
     return _unavailable()
 
 
-def _challenge(pool, response):
+def _challenge(pool, response, email):
     parameters = response.get("ChallengeParameters") or {}
     url, username = parameters.get("url"), parameters.get("USERNAME")
     if response.get("ChallengeName") != "CUSTOM_CHALLENGE" or not url or not username or not response.get("Session"):
         log.warning("Cognito answered without a challenge: %s", response.get("ChallengeName"))
         raise _unavailable()
-    return {"status": "CHALLENGE", "session": seal_session(pool.config, response["Session"], username),
+    return {"status": "CHALLENGE", "session": seal_session(pool.config, response["Session"], username, email),
             "challengeUrl": url}
 
 
@@ -110,19 +110,21 @@ def _unb64(text):
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def seal_session(config, session, username):
-    """The page's opaque `session`: Cognito's Session and the USERNAME Cognito named for
-    it (ChallengeParameters.USERNAME), under a MAC so the page cannot pick another user."""
+def seal_session(config, session, username, email):
+    """The page's opaque `session`: Cognito's Session, the USERNAME Cognito named for it
+    (ChallengeParameters.USERNAME) and the email it started with, under a MAC so the
+    page cannot pick another user."""
     import hashlib
     import hmac
 
-    payload = _b64(json.dumps([username, session], separators=(",", ":")).encode())
+    payload = _b64(json.dumps([username, email.lower(), session], separators=(",", ":")).encode())
     mac = _b64(hmac.new(_binding_key(config), payload.encode(), hashlib.sha256).digest())
     return f"{payload}.{mac}"
 
 
-def open_session(config, sealed):
-    """(username, Cognito Session) from the page's `session`; 401 if it was altered."""
+def open_session(config, sealed, email):
+    """(username, Cognito Session) from the page's `session`; 401 if it was altered or
+    started for another email."""
     import hashlib
     import hmac
 
@@ -130,7 +132,9 @@ def open_session(config, sealed):
     expected = _b64(hmac.new(_binding_key(config), payload.encode(), hashlib.sha256).digest())
     if not payload or not hmac.compare_digest(expected.encode(), mac.encode()):
         raise ApiError(401, "not_authorized", START_AGAIN)
-    username, session = json.loads(_unb64(payload))
+    username, started_with, session = json.loads(_unb64(payload))
+    if started_with != email.lower():
+        raise ApiError(401, "not_authorized", START_AGAIN)
     return username, session
 
 
@@ -167,7 +171,7 @@ def start(pool, email, min_seconds=0.0):
 def _start(pool, email):
     try:
         try:
-            return _challenge(pool, pool.start_custom_auth(email))
+            return _challenge(pool, pool.start_custom_auth(email), email)
         except CognitoError as error:
             if error.code != "UserNotFoundException":
                 raise
@@ -206,14 +210,14 @@ def finish(pool, email, session, token):
 
     The answer names the user Cognito named (inside `session`), not `email`: that works
     whether or not Cognito accepts the email alias there, as the AWS SDKs do."""
-    username, cognito_session = open_session(pool.config, session)
+    username, cognito_session = open_session(pool.config, session, email)
     try:
         response = pool.answer_challenge(username, cognito_session, token)
     except (CognitoError, CognitoUnavailable) as error:
         raise _map_error(error, START_AGAIN) from None
     result = response.get("AuthenticationResult")
     if not result:
-        return _challenge(pool, response), None
+        return _challenge(pool, response, email), None
     sub = jwt_claims(result["IdToken"])["sub"]
     return _signed_in(result), f"{sub}:{result['RefreshToken']}"
 

@@ -145,13 +145,13 @@ def test_the_session_binds_the_user_and_the_page_cannot_change_it(http, devstack
     challenge = start(http, devstack, email)
     token = devstack.token_for(challenge["challengeUrl"], email)
     payload, _, mac = challenge["session"].rpartition(".")
-    username, session = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    assert username != email  # Cognito's internal username, not the alias
-    forged = base64.urlsafe_b64encode(json.dumps([victim, session]).encode()).decode().rstrip("=")
-    refused = http.post(url(devstack, "/auth/finish"), timeout=15,
-                        json={"email": victim, "session": f"{forged}.{mac}", "token": token})
-    assert refused.status_code == 401 and refused.json()["error"]["code"] == "not_authorized"
-    # The genuine session, sent with another email in the body, still signs in its own user.
+    username, started_with, session = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert username != email and started_with == email  # Cognito's internal username, not the alias
+    forged = base64.urlsafe_b64encode(json.dumps([victim, victim, session]).encode()).decode().rstrip("=")
+    for body in ({"email": victim, "session": f"{forged}.{mac}", "token": token},
+                 {"email": victim, "session": challenge["session"], "token": token}):
+        refused = http.post(url(devstack, "/auth/finish"), timeout=15, json=body)
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "not_authorized"
     finished = http.post(url(devstack, "/auth/finish"), timeout=15,
-                         json={"email": victim, "session": challenge["session"], "token": token})
+                         json={"email": email.upper(), "session": challenge["session"], "token": token})
     assert claims(finished.json()["idToken"])["email"] == email

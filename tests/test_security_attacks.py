@@ -218,10 +218,10 @@ def _hash(secret, username, client_id):
     return base64.b64encode(hmac.new(secret.encode(), (username + client_id).encode(), hashlib.sha256).digest()).decode()
 
 
-def _refused_by_cognito(call):
+def _refused_by_cognito(call, code="NotAuthorizedException"):
     with pytest.raises(ClientError) as refused:
         call()
-    assert refused.value.response["Error"]["Code"] == "NotAuthorizedException", refused.value.response
+    assert refused.value.response["Error"]["Code"] == code, refused.value.response
     return refused.value.response["Error"]["Message"]
 
 
@@ -273,7 +273,8 @@ def test_cognito_refresh_without_a_valid_secret_hash(devstack, cognito, signed_i
 def test_cognito_revoke_with_a_wrong_client_secret(devstack, cognito, signed_in):
     user, _, cookie = signed_in
     client_id = devstack.local_env()["COGNITO_CLIENT_ID"]
-    _refused_by_cognito(lambda: cognito.revoke_token(Token=cookie.split(":", 1)[1], ClientId=client_id, ClientSecret="guessed-client-secret-0123456789"))
+    _refused_by_cognito(lambda: cognito.revoke_token(Token=cookie.split(":", 1)[1], ClientId=client_id, ClientSecret="guessed-client-secret-0123456789"),
+                        code="UnauthorizedException")  # RevokeToken's declared error
     assert user.with_cookie("/auth/refresh", cookie).status_code == 200  # not revoked
 
 
