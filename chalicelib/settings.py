@@ -6,7 +6,7 @@ is read at import time.
 """
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -160,13 +160,13 @@ def load():
         authsignal_api_url=api_url,
         authsignal_tenant_id=_require("AUTHSIGNAL_TENANT_ID"),
         authsignal_action=os.environ.get("AUTHSIGNAL_ACTION") or DEFAULT_ACTION,
-        authsignal_ui_origins=_ui_origins(_require("AUTHSIGNAL_UI_ORIGIN"), local),
+        authsignal_ui_origins=(),  # below: after the endpoints, whose message matters more
         authsignal_sdk_url=_require("AUTHSIGNAL_SDK_URL"),
         start_min_seconds=_seconds("AUTH_START_MIN_SECONDS", DEFAULT_START_MIN_SECONDS),
         cleanup_unverified_users=_switch("CLEANUP_UNVERIFIED_USERS"),
     )
     _check_endpoints(settings)
-    return settings
+    return replace(settings, authsignal_ui_origins=_ui_origins(_require("AUTHSIGNAL_UI_ORIGIN"), local))
 
 
 def _check_endpoints(settings):

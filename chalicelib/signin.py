@@ -110,6 +110,13 @@ def _unb64(text):
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _email_digest(email):
+    # Fixed length, so the session's length says nothing about the address.
+    import hashlib
+
+    return hashlib.sha256(email.lower().encode()).hexdigest()[:32]
+
+
 def seal_session(config, session, username, email):
     """The page's opaque `session`: Cognito's Session, the USERNAME Cognito named for it
     (ChallengeParameters.USERNAME) and the email it started with, under a MAC so the
@@ -117,7 +124,7 @@ def seal_session(config, session, username, email):
     import hashlib
     import hmac
 
-    payload = _b64(json.dumps([username, email.lower(), session], separators=(",", ":")).encode())
+    payload = _b64(json.dumps([username, _email_digest(email), session], separators=(",", ":")).encode())
     mac = _b64(hmac.new(_binding_key(config), payload.encode(), hashlib.sha256).digest())
     return f"{payload}.{mac}"
 
@@ -133,7 +140,7 @@ def open_session(config, sealed, email):
     if not payload or not hmac.compare_digest(expected.encode(), mac.encode()):
         raise ApiError(401, "not_authorized", START_AGAIN)
     username, started_with, session = json.loads(_unb64(payload))
-    if started_with != email.lower():
+    if started_with != _email_digest(email):
         raise ApiError(401, "not_authorized", START_AGAIN)
     return username, session
 
