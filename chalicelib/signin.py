@@ -262,7 +262,7 @@ def sign_out(pool, cookies):
             # model declares no NotAuthorizedException): a refusal of the token itself means
             # nothing is left to revoke; UnauthorizedException is our client secret.
             if error.code == "UnauthorizedException":
-                log.error("Misconfiguration: Cognito refused RevokeToken's client secret (check COGNITO_CLIENT_SECRET)")
+                log.error("RevokeToken failed (%s): misconfiguration, Cognito refused the client secret (check COGNITO_CLIENT_SECRET)", error.code)
             elif error.code in ("TooManyRequestsException", "InternalErrorException"):
                 log.error("RevokeToken failed (%s): the refresh token may still be valid", error.code)
             else:
