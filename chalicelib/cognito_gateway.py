@@ -98,16 +98,18 @@ class UserPoolClient:
             # `email` from Username, and the app client may not write `email` itself.
         )
 
-    def answer_challenge(self, email, session, answer):
+    def answer_challenge(self, username, session, answer):
+        # `username` is ChallengeParameters.USERNAME (the internal username), as the AWS
+        # SDKs send it; the hash is over the same name.
         return self._call(
             "RespondToAuthChallenge",
             ClientId=self.config.client_id,
             ChallengeName="CUSTOM_CHALLENGE",
             Session=session,
             ChallengeResponses={
-                "USERNAME": email,
+                "USERNAME": username,
                 "ANSWER": answer,
-                "SECRET_HASH": self._hash(email),
+                "SECRET_HASH": self._hash(username),
             },
         )
 

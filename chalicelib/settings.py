@@ -6,7 +6,7 @@ is read at import time.
 """
 import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -41,11 +41,16 @@ class Settings:
     authsignal_api_url: str
     authsignal_tenant_id: str
     authsignal_action: str
-    authsignal_ui_origin: str
+    authsignal_ui_origins: tuple  # the origins the page may frame (SPEC 5: a list)
     authsignal_sdk_url: str
     start_min_seconds: float = DEFAULT_START_MIN_SECONDS
     # The demo site's cleanup of never-verified sign-ups (chalicelib/cleanup.py); off by default.
     cleanup_unverified_users: bool = False
+
+    def ui_origin_of(self, url):
+        """The origin of a challenge URL if the page may frame it, else None."""
+        origin = origin_of(url)
+        return origin if origin in self.authsignal_ui_origins else None
 
 
 def _require(name):
@@ -79,6 +84,43 @@ def _switch(name):
     return value == "true"
 
 
+def origin_of(url):
+    """`scheme://host[:port]` of an http(s) URL, lower-case, default port left out."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def _ui_origins(value, local):
+    """AUTHSIGNAL_UI_ORIGIN: space-separated origins (the tenant's custom domains, or
+    https://mfa.authsignal.com); https only, except loopback in the offline dev stack."""
+    origins = []
+    for item in value.split():
+        parts = urlsplit(item)
+        origin = origin_of(item)
+        if origin is None or parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise SettingsError(
+                "AUTHSIGNAL_UI_ORIGIN must list origins (scheme and host, no path), separated "
+                f"by spaces, like https://mfa.authsignal.com; {item!r} is not one."
+            )
+        if not origin.startswith("https://") and not (local and _is_loopback(origin)):
+            raise SettingsError(
+                f"AUTHSIGNAL_UI_ORIGIN: {origin} must use https (only the offline dev stack "
+                "may name a loopback http origin)."
+            )
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)
+
+
 def _is_loopback(url):
     host = urlsplit(url).hostname or ""
     if host == "localhost":
@@ -108,21 +150,23 @@ def load():
     )
     if not region:
         raise SettingsError("Setting COGNITO_REGION is missing (or AWS_REGION).")
+    api_url = _require("AUTHSIGNAL_API_URL").rstrip("/")
+    local = _is_loopback(api_url) and not _running_in_lambda()
     settings = Settings(
         user_pool_id=_require("COGNITO_USER_POOL_ID"),
         client_id=_require("COGNITO_CLIENT_ID"),
         region=region,
         cognito_endpoint_url=os.environ.get("COGNITO_ENDPOINT_URL") or None,
-        authsignal_api_url=_require("AUTHSIGNAL_API_URL").rstrip("/"),
+        authsignal_api_url=api_url,
         authsignal_tenant_id=_require("AUTHSIGNAL_TENANT_ID"),
         authsignal_action=os.environ.get("AUTHSIGNAL_ACTION") or DEFAULT_ACTION,
-        authsignal_ui_origin=_require("AUTHSIGNAL_UI_ORIGIN").rstrip("/"),
+        authsignal_ui_origins=(),  # below: after the endpoints, whose message matters more
         authsignal_sdk_url=_require("AUTHSIGNAL_SDK_URL"),
         start_min_seconds=_seconds("AUTH_START_MIN_SECONDS", DEFAULT_START_MIN_SECONDS),
         cleanup_unverified_users=_switch("CLEANUP_UNVERIFIED_USERS"),
     )
     _check_endpoints(settings)
-    return settings
+    return replace(settings, authsignal_ui_origins=_ui_origins(_require("AUTHSIGNAL_UI_ORIGIN"), local))
 
 
 def _check_endpoints(settings):

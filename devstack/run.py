@@ -3,6 +3,7 @@
     python -m devstack [--app-port 8000] [--authsignal-port 8001] [--cognito-port 8002]
                        [--set NAME=VALUE ...] [--linked-project DIR]
                        [--default-outcome OUTCOME] [--rule EMAIL=OUTCOME ...] [--methods M1,M2]
+                       [--custom-domain] [--json-content-type TYPE]
 
 Each service is a child process whose output is shown with a prefix. Ctrl-C (or
 SIGTERM, or any child dying) stops all three. With other ports than the defaults,
@@ -32,12 +33,19 @@ PROJECT_ENTRIES = ("app.py", "chalicelib", "triggers", "static", "vendor", "requ
 READY_TIMEOUT_SECONDS = 60
 
 
-def endpoint_overrides(host, authsignal_port, cognito_port):
+def custom_domain(authsignal_port):
+    """The dev tenant's "custom domain": the emulator itself under another host name, so
+    another origin serves its pre-built UI."""
+    return f"http://localhost:{authsignal_port}"
+
+
+def endpoint_overrides(host, authsignal_port, cognito_port, with_custom_domain=False):
     authsignal = f"http://{host}:{authsignal_port}"
+    ui_origins = [authsignal] + ([custom_domain(authsignal_port)] if with_custom_domain else [])
     return {
         "COGNITO_ENDPOINT_URL": f"http://{host}:{cognito_port}",
         "AUTHSIGNAL_API_URL": f"{authsignal}/v1",
-        "AUTHSIGNAL_UI_ORIGIN": authsignal,
+        "AUTHSIGNAL_UI_ORIGIN": " ".join(ui_origins),
         "AUTHSIGNAL_SDK_URL": f"{authsignal}/sdk/@authsignal/browser@1.16.0/dist/index.min.js",
     }
 
@@ -137,6 +145,10 @@ def authsignal_options(args):
         options.append(f"--methods={args.methods}")
     if args.default_outcome:
         options.append(f"--default-outcome={args.default_outcome}")
+    if args.custom_domain:
+        options.append(f"--custom-domain={custom_domain(args.authsignal_port)}")
+    if args.json_content_type:
+        options.append(f"--json-content-type={args.json_content_type}")
     return options
 
 
@@ -161,11 +173,16 @@ def main(argv=None):
                         help="a dev tenant rule: track for EMAIL answers OUTCOME")
     parser.add_argument("--methods", help="the methods the dev tenant turns on, comma-separated "
                         "(EMAIL_OTP, EMAIL_MAGIC_LINK, SMS, AUTHENTICATOR_APP, PASSKEY; default all)")
+    parser.add_argument("--custom-domain", action="store_true",
+                        help="the dev tenant serves its UI on a second origin (http://localhost:<authsignal "
+                        "port>) and the app's AUTHSIGNAL_UI_ORIGIN lists both")
+    parser.add_argument("--json-content-type", help="the Authsignal emulator answers its server API with "
+                        "this Content-Type, e.g. 'application/json; charset=utf-8'")
     parser.add_argument("--linked-project", help="where to put the linked project copy (default: .devstack/project)")
     args = parser.parse_args(argv)
 
     python = sys.executable
-    overrides = endpoint_overrides(args.host, args.authsignal_port, args.cognito_port)
+    overrides = endpoint_overrides(args.host, args.authsignal_port, args.cognito_port, args.custom_domain)
     overrides.update(args.set)
     stage = local_stage_env()
     defaults = all(stage.get(name) == value for name, value in overrides.items())

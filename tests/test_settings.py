@@ -140,3 +140,31 @@ def test_the_deployed_stages_leave_the_cleanup_off():
     for stage in ("dev", "prod"):
         variables = {**config["environment_variables"], **config["stages"][stage]["environment_variables"]}
         assert variables.get("CLEANUP_UNVERIFIED_USERS", "false") != "true", stage
+
+
+def test_ui_origins_are_a_space_separated_list_of_origins(env):
+    env({**DEPLOYED, "AUTHSIGNAL_UI_ORIGIN": " https://auth.example.com  https://MFA.authsignal.com:443/ "})
+    config = settings.load()
+    assert config.authsignal_ui_origins == ("https://auth.example.com", "https://mfa.authsignal.com")
+    assert config.ui_origin_of("https://auth.example.com/challenge?token=t") == "https://auth.example.com"
+    assert config.ui_origin_of("https://mfa.authsignal.com:443/x?token=t") == "https://mfa.authsignal.com"
+    for foreign in ("https://evil.example.com/x?token=t", "http://auth.example.com/x?token=t",
+                    "https://auth.example.com:8443/x", "javascript:alert(1)", "not a url", ""):
+        assert config.ui_origin_of(foreign) is None
+
+
+@pytest.mark.parametrize("value, message", [
+    ("https://mfa.authsignal.com/challenge", "no path"),
+    ("mfa.authsignal.com", "no path"),
+    ("https://auth.example.com http://auth.example.com", "must use https"),
+    ("http://127.0.0.1:8001", "must use https"),  # loopback http only in the dev stack
+])
+def test_deployed_ui_origins_must_be_https_origins(env, value, message):
+    env({**DEPLOYED, "AUTHSIGNAL_UI_ORIGIN": value})
+    with pytest.raises(settings.SettingsError, match=message):
+        settings.load()
+
+
+def test_the_dev_stack_may_frame_a_loopback_http_origin(env):
+    env({**LOCAL, "AUTHSIGNAL_UI_ORIGIN": "http://127.0.0.1:8001 http://localhost:9001"})
+    assert settings.load().authsignal_ui_origins == ("http://127.0.0.1:8001", "http://localhost:9001")

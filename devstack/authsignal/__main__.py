@@ -1,5 +1,6 @@
 """CLI: python -m devstack.authsignal --port 8001 [--host 127.0.0.1] [--project-dir .] [--stage local]
-       [--default-outcome CHALLENGE] [--rule EMAIL=OUTCOME ...]"""
+       [--default-outcome CHALLENGE] [--rule EMAIL=OUTCOME ...] [--custom-domain ORIGIN]
+       [--json-content-type TYPE]"""
 
 from __future__ import annotations
 
@@ -52,6 +53,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="the methods the dev tenant turns on, comma-separated (default: all)")
     parser.add_argument("--rp-id", default="localhost",
                         help="the passkeys' relying party ID (a domain: the app's host)")
+    parser.add_argument("--custom-domain", metavar="ORIGIN",
+                        help="serve the pre-built UI's URLs on this origin, a tenant's custom domain "
+                             "(it must reach this emulator, e.g. http://localhost:PORT)")
+    parser.add_argument("--json-content-type", default="application/json",
+                        help="Content-Type of the server API's JSON answers, e.g. "
+                             "'application/json; charset=utf-8' (the SDK parses only the exact default)")
     args = parser.parse_args(argv)
 
     env = stage_environment(args.project_dir, args.stage)
@@ -73,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         email, _, outcome = rule.rpartition("=")
         rules[email] = outcome
     try:
-        tenant = Tenant(default_outcome=args.default_outcome, rules=rules)
+        tenant = Tenant(default_outcome=args.default_outcome, rules=rules, custom_domain=args.custom_domain)
     except ValueError as exc:
-        parser.error(f"--rule: {exc}")
+        parser.error(str(exc))
 
     server = make_server(
         args.host,
@@ -88,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         tenant=tenant,
         methods=methods,
         rp_id=args.rp_id,
+        json_content_type=args.json_content_type,
     )
 
     def stop(signum, frame):

@@ -65,8 +65,10 @@ class EmulatorServer(ThreadingHTTPServer):
 
     def __init__(self, address, store_factory: Callable[[str], Store], secret_key: str,
                  project_dir: Path, log: Callable[[str], None], mailbox: Mailbox,
-                 methods: tuple[str, ...] = ALL_METHODS, rp_id: str = "localhost"):
+                 methods: tuple[str, ...] = ALL_METHODS, rp_id: str = "localhost",
+                 json_content_type: str = "application/json"):
         super().__init__(address, Handler)
+        self.json_content_type = json_content_type
         host, port = self.server_address[:2]
         if host in ("0.0.0.0", "::"):
             host = "127.0.0.1"
@@ -132,7 +134,7 @@ def make_server(host: str, port: int, secret_key: str, tenant_id: str, project_d
                 token_ttl: int = 600, log: Callable[[str], None] | None = None,
                 mail_sink: Callable[[dict], None] | None = None,
                 tenant: Tenant | None = None, methods: tuple[str, ...] = ALL_METHODS,
-                rp_id: str = "localhost") -> EmulatorServer:
+                rp_id: str = "localhost", json_content_type: str = "application/json") -> EmulatorServer:
     # One write per line: print() writes the text and the newline separately, and another
     # thread's line (the mailbox, on stdout into the same pipe) could land in between.
     log = log or (lambda line: (sys.stderr.write(line + "\n"), sys.stderr.flush()))
@@ -142,7 +144,8 @@ def make_server(host: str, port: int, secret_key: str, tenant_id: str, project_d
         return Store(signer, base_url, tenant_id=tenant_id, tenant=tenant, methods=methods)
 
     return EmulatorServer((host, port), store_factory, secret_key, project_dir, log,
-                          mailbox=Mailbox(mail_sink), methods=methods, rp_id=rp_id)
+                          mailbox=Mailbox(mail_sink), methods=methods, rp_id=rp_id,
+                          json_content_type=json_content_type)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -175,8 +178,10 @@ class Handler(BaseHTTPRequestHandler):
         self.server.log(f"[authsignal] {self.command} {path} {status}")
 
     def _json(self, status: int, payload: object, headers: dict | None = None) -> None:
-        # Exactly "application/json": the Python SDK ignores the body otherwise.
-        self._send(status, json.dumps(payload).encode("utf-8"), "application/json", headers)
+        # "application/json" exactly by default (the Python SDK ignores the body
+        # otherwise); --json-content-type sends another JSON type from the server API.
+        kind = self.server.json_content_type if urlsplit(self.path).path.startswith("/v1/") else "application/json"
+        self._send(status, json.dumps(payload).encode("utf-8"), kind, headers)
 
     def _read_body(self) -> bytes:
         try:
@@ -288,6 +293,9 @@ class Handler(BaseHTTPRequestHandler):
         fault = store.take_fault(operation)
         if fault == "500":
             self._json(500, ApiError(500, "internal_error", "Injected fault: internal error.").body())
+            return
+        if fault == "401":  # as a wrong key or region would
+            self._json(401, UNAUTHORIZED.body())
             return
         if fault == "garbage":
             self._send(200, b"<html><body>upstream garbage</body></html>", "text/html")

@@ -43,7 +43,7 @@ COUNTED_OPERATIONS = (
     "client_api",
 )
 FAULTABLE_OPERATIONS = ("track", "validate", "get_action")
-FAULTS = ("500", "timeout", "garbage")
+FAULTS = ("500", "401", "timeout", "garbage")
 
 EXPIRED_LINK = "This sign-in link has expired. Close this window and sign in again."
 INVALID_LINK = "This sign-in link is not valid. Close this window and sign in again."
@@ -235,7 +235,7 @@ class Store:
         return {
             "state": state,
             "idempotencyKey": key,
-            "url": f"{self.base_url}/challenge?token={token}",
+            "url": f"{self.tenant.ui_base(self.base_url)}/challenge?token={token}",
             "token": token,
             "isEnrolled": bool(enrolled),
             "enrolledVerificationMethods": enrolled,
