@@ -6,6 +6,7 @@ is read at import time.
 """
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -28,6 +29,12 @@ DEFAULT_ACTION = "cognitoAuth"
 DEFAULT_START_MIN_SECONDS = 1.0
 
 
+# Values copied from an example instead of replaced: `REPLACE-with-your-tenant-id`, `...`,
+# `<your key>`, `changeme`, `TODO`, `xxxx`.
+_PLACEHOLDER = re.compile(r"^(replace\b.*|.*\breplace[-_ ]with\b.*|\.{3,}|<.*>|change[-_ ]?me|todo|tbd|x{3,}|your[-_ ].*)$",
+                          re.IGNORECASE)
+
+
 class SettingsError(RuntimeError):
     """A setting is missing or unsafe; the message says which and what to do."""
 
@@ -46,6 +53,14 @@ class Settings:
     start_min_seconds: float = DEFAULT_START_MIN_SECONDS
 
 
+def placeholder_problem(name, value, where="the stage's environment_variables in .chalice/config.json"):
+    """Why `value` cannot be the real `name` (a placeholder, or blank inside), or None."""
+    if _PLACEHOLDER.match(value.strip()) or any(c.isspace() for c in value.strip()):
+        return (f"Setting {name} is still a placeholder ({value!r}): put the real value in {where}"
+                + (" (Authsignal portal > Settings > API keys)." if name.startswith("AUTHSIGNAL") else "."))
+    return None
+
+
 def _require(name):
     value = os.environ.get(name, "").strip()
     if not value:
@@ -53,6 +68,9 @@ def _require(name):
             f"Setting {name} is missing: add it to the stage's environment_variables "
             "in .chalice/config.json."
         )
+    problem = placeholder_problem(name, value)
+    if problem:
+        raise SettingsError(problem)
     return value
 
 
@@ -89,18 +107,24 @@ def app_client_id():
     return _require("COGNITO_CLIENT_ID")
 
 
-def load():
-    """Read and check every non-secret setting from the environment."""
+def load(event=None):
+    """Read and check every non-secret setting from the environment.
+
+    A trigger passes its Cognito event, which always names the pool and its region: those
+    come from the event, so Create and Verify work before the stage records them."""
+    event = event or {}
     region = (
-        os.environ.get("COGNITO_REGION")
+        event.get("region")
+        or os.environ.get("COGNITO_REGION")
         or os.environ.get("AWS_REGION")
         or os.environ.get("AWS_DEFAULT_REGION")
     )
     if not region:
         raise SettingsError("Setting COGNITO_REGION is missing (or AWS_REGION).")
     settings = Settings(
-        user_pool_id=_require("COGNITO_USER_POOL_ID"),
-        client_id=_require("COGNITO_CLIENT_ID"),
+        user_pool_id=event.get("userPoolId") or _require("COGNITO_USER_POOL_ID"),
+        # Not the event's callerContext: that names the caller, not this app's client.
+        client_id=os.environ.get("COGNITO_CLIENT_ID", "").strip() if event else _require("COGNITO_CLIENT_ID"),
         region=region,
         cognito_endpoint_url=os.environ.get("COGNITO_ENDPOINT_URL") or None,
         authsignal_api_url=_require("AUTHSIGNAL_API_URL").rstrip("/"),

@@ -94,7 +94,10 @@ def make_function(aws, name):
 def project(tmp_path, aws):
     """A project folder with the real config and a prod deployed file naming real functions."""
     (tmp_path / ".chalice" / "deployed").mkdir(parents=True)
-    shutil.copy(os.path.join(ROOT, ".chalice", "config.json"), tmp_path / ".chalice" / "config.json")
+    config = json.loads(open(os.path.join(ROOT, ".chalice", "config.json")).read())
+    for stage in ("dev", "prod"):  # what the README asks a person to fill in first
+        config["stages"][stage]["environment_variables"]["AUTHSIGNAL_TENANT_ID"] = f"tenant-{stage}-0001"
+    (tmp_path / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
     suffix = uuid.uuid4().hex[:6]
     functions = {name: make_function(aws, f"cognito-authsignal-prod-{name}-{suffix}")
                  for name in [*TRIGGERS.values(), "api_handler"]}
@@ -175,7 +178,8 @@ def test_new_pool_client_triggers_permissions_secrets_and_config(aws, project):
     assert client["ClientSecret"]
     assert sorted(client["ExplicitAuthFlows"]) == ["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
     assert client["PreventUserExistenceErrors"] == "LEGACY"
-    assert 3 <= client["AuthSessionValidity"] <= 5
+    assert client["AuthSessionValidity"] == 10
+    assert pool["DeletionProtection"] == "ACTIVE"
     assert client["EnableTokenRevocation"] is True
 
     for name in TRIGGERS.values():
@@ -255,6 +259,54 @@ def test_adopting_a_pool_keeps_its_other_settings(aws, project):
         assert invoke_sources(aws, functions[name])[0][2] == after["Arn"]
 
     assert run(project_dir)[0] == []  # recorded now: the next run finds it without --pool-id
+
+
+def test_update_sends_only_members_of_the_input_shape_and_never_the_unused_validity():
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("cognito-idp") \
+        .operation_model("UpdateUserPool").input_shape
+    described = {
+        "Id": "us-east-1_abc", "Name": "adopted", "Arn": "arn:aws:cognito-idp:us-east-1:1:userpool/us-east-1_abc",
+        "Status": "Enabled", "EstimatedNumberOfUsers": 3, "Domain": "d", "SchemaAttributes": [],
+        "UsernameAttributes": ["email"], "DeletionProtection": "ACTIVE", "UserPoolTier": "ESSENTIALS",
+        "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False, "UnusedAccountValidityDays": 7},
+        "Policies": {"PasswordPolicy": {"MinimumLength": 8}},  # no TemporaryPasswordValidityDays here
+        "SomethingNewerBotocoreReturns": {"a": 1},
+    }
+    request = connect.update_pool_request(described, {"PreSignUp": "arn:aws:lambda:us-east-1:1:function:f"})
+    assert set(request) <= set(shape.members)
+    assert request["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": False}
+    assert request["PoolName"] == "adopted" and request["DeletionProtection"] == "ACTIVE"
+    assert request["UserPoolTier"] == "ESSENTIALS" and request["UserPoolId"] == "us-east-1_abc"
+
+
+def test_adopted_pool_with_the_unused_validity_is_updated_without_it(aws, project):
+    project_dir, functions = project
+    pool_id = aws.idp.create_user_pool(
+        PoolName="old", UsernameAttributes=["email"],
+        AdminCreateUserConfig={"AllowAdminCreateUserOnly": False, "UnusedAccountValidityDays": 7})["UserPool"]["Id"]
+    assert aws.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["AdminCreateUserConfig"][
+        "UnusedAccountValidityDays"] == 7  # moto hands it back, as AWS does
+    session, calls = recording_session()
+    run(project_dir, pool_id=pool_id, session=session)
+    [update] = [params for name, params in calls if name == "UpdateUserPool"]
+    assert update["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": False}
+
+
+def test_session_minutes_option_and_its_limits(aws, project):
+    project_dir, functions = project
+    run(project_dir)
+    client_id = stage_env(project_dir)["COGNITO_CLIENT_ID"]
+    pool_id = stage_env(project_dir)["COGNITO_USER_POOL_ID"]
+    done, _ = run(project_dir, session_minutes=15)
+    assert any("AuthSessionValidity=15" in line for line in done)
+    client = aws.idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+    assert client["AuthSessionValidity"] == 15 and client["ClientSecret"]
+    assert run(project_dir, session_minutes=15)[0] == []
+    for wrong in (2, 16, "10"):
+        with pytest.raises(connect.ConnectError, match="3 to 15 minutes"):
+            run(project_dir, session_minutes=wrong)
 
 
 def test_a_run_that_lost_its_config_finds_its_pool_and_client_by_name(aws, project):
@@ -376,6 +428,28 @@ def test_no_authsignal_key_and_no_terminal(aws, project):
     assert "/cognito-authsignal/prod/authsignal-secret-key" in message
 
 
+@pytest.mark.parametrize("name, value", [("AUTHSIGNAL_TENANT_ID", "REPLACE-with-your-tenant-id"),
+                                         ("AUTHSIGNAL_TENANT_ID", "<tenant id>"),
+                                         ("AUTHSIGNAL_TENANT_ID", "your-tenant-id"),
+                                         ("AUTHSIGNAL_TENANT_ID", ""),
+                                         ("AUTHSIGNAL_UI_ORIGIN", "https://REPLACE me")])
+def test_placeholder_settings_are_refused(aws, project, name, value):
+    project_dir, functions = project
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    config["stages"]["prod"]["environment_variables"][name] = value
+    (project_dir / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
+    message = refused(aws, project_dir, functions, name)
+    assert "environment_variables in .chalice/config.json" in message and "Nothing was changed" in message
+
+
+@pytest.mark.parametrize("key", ["...", "REPLACE-with-your-secret-key", "<secret key>", "sk live 123"])
+def test_placeholder_secret_key_is_refused(aws, project, key):
+    project_dir, functions = project
+    message = refused(aws, project_dir, functions, "AUTHSIGNAL_SECRET_KEY", environ={"AUTHSIGNAL_SECRET_KEY": key})
+    assert "placeholder" in message and "AUTHSIGNAL_SECRET_KEY in this shell" in message
+    assert "Nothing was changed" in message
+
+
 def test_offline_stage_is_refused(aws, project):
     project_dir, functions = project
     write_deployed(project_dir, "local", functions)
@@ -489,6 +563,11 @@ def test_stack_has_pool_client_triggers_permissions_and_outputs(stack):
     assert client["GenerateSecret"] is True and client["UserPoolId"] == {"Ref": "UserPool"}
     assert sorted(client["ExplicitAuthFlows"]) == ["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
     assert client["PreventUserExistenceErrors"] == "LEGACY"
+    assert client["AuthSessionValidity"] == {"Ref": "SessionMinutes"}
+    assert template["Parameters"]["SessionMinutes"]["Default"] == 10
+    # A stack delete or a replacing update must not take the users with it.
+    assert pool["DeletionPolicy"] == "Retain" and pool["UpdateReplacePolicy"] == "Retain"
+    assert pool["Properties"]["DeletionProtection"] == "ACTIVE"
 
     lambda_config = pool["Properties"]["LambdaConfig"]
     assert set(lambda_config) == set(TRIGGER_IDS)

@@ -21,14 +21,16 @@ def main(argv=None):
     connect.add_argument("--pool-id", help="adopt this existing user pool instead of creating one")
     connect.add_argument("--force", action="store_true",
                          help="replace triggers that the pool already sends to other functions")
+    connect.add_argument("--session-minutes", type=int, default=10,
+                         help="how long a sign-in session (one challenge round) lives, 3 to 15 (default: 10)")
     connect.add_argument("--project-dir", default=os.getcwd(), help="the Chalice project (default: here)")
     args = parser.parse_args(argv)
 
     from triggers.connect import ConnectError, Connector, ask_secret
 
-    connector = Connector(os.path.abspath(args.project_dir), args.stage, pool_id=args.pool_id,
-                          force=args.force, ask=ask_secret)
     try:
+        connector = Connector(os.path.abspath(args.project_dir), args.stage, pool_id=args.pool_id,
+                              force=args.force, ask=ask_secret, session_minutes=args.session_minutes)
         connector.run()
     except ConnectError as error:
         print(f"error: {error}", file=sys.stderr)

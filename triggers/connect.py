@@ -15,6 +15,8 @@ import sys
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+from chalicelib import settings
+
 # Cognito trigger -> the Chalice function name (`name=`) in triggers/__init__.py.
 TRIGGERS = {
     "PreSignUp": "pre_sign_up",
@@ -28,7 +30,6 @@ COGNITO_PRINCIPAL = "cognito-idp.amazonaws.com"
 CLIENT_SETTINGS = {
     "ExplicitAuthFlows": ["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     "PreventUserExistenceErrors": "LEGACY",
-    "AuthSessionValidity": 3,  # minutes a sign-in session (one challenge round) lives
     "EnableTokenRevocation": True,
     # What a user may change with their own access token (UpdateUserAttributes). Never
     # `email` or `email_verified`: a user who could would move their account onto someone
@@ -36,6 +37,10 @@ CLIENT_SETTINGS = {
     # standard attribute, and what an empty list means is not documented.
     "WriteAttributes": ["locale"],
 }
+# Minutes a sign-in session (one challenge round) lives: time to fetch a code from a mail
+# app; Authsignal's token lives 10 minutes. Cognito accepts 3 to 15.
+SESSION_MINUTES = 10
+SESSION_MINUTES_RANGE = (3, 15)
 
 
 class ConnectError(Exception):
@@ -88,10 +93,16 @@ def _writable(value, shape):
     return value
 
 
+# Returned by DescribeUserPool and still in UpdateUserPool's input shape, but no longer in
+# use: AWS refuses it next to TemporaryPasswordValidityDays (Amplify CLI strips it too).
+NEVER_SENT = {"AdminCreateUserConfig": "UnusedAccountValidityDays"}
+
+
 def update_pool_request(pool, lambda_config):
     """UpdateUserPool parameters: the pool's whole writable configuration, new LambdaConfig.
 
-    UpdateUserPool resets every setting it is not sent, and refuses read-only fields."""
+    UpdateUserPool resets every setting it is not sent, and refuses read-only fields: send
+    exactly the members of its input shape, read from botocore's service model."""
     import botocore.session
 
     shape = botocore.session.get_session().get_service_model("cognito-idp") \
@@ -101,29 +112,27 @@ def update_pool_request(pool, lambda_config):
         current["PoolName"] = current["Name"]
     request = _writable(current, shape)
     request.pop("UserPoolId", None)
-    # Deprecated twin of TemporaryPasswordValidityDays: sending both is an error.
-    temp_days = ((request.get("Policies") or {}).get("PasswordPolicy") or {}).get("TemporaryPasswordValidityDays")
-    if temp_days is not None and "AdminCreateUserConfig" in request:
-        request["AdminCreateUserConfig"] = {
-            k: v for k, v in request["AdminCreateUserConfig"].items() if k != "UnusedAccountValidityDays"}
+    for member, dropped in NEVER_SENT.items():
+        if isinstance(request.get(member), dict):
+            request[member] = {k: v for k, v in request[member].items() if k != dropped}
     request["LambdaConfig"] = lambda_config
     return {"UserPoolId": pool["Id"], **request}
 
 
-def _client_request(client_description, settings):
+def _client_request(client_description, wanted):
     import botocore.session
 
     shape = botocore.session.get_session().get_service_model("cognito-idp") \
         .operation_model("UpdateUserPoolClient").input_shape
     request = _writable(client_description, shape)
-    request.update(settings)
+    request.update(wanted)
     return request
 
 
-def _client_differences(description):
+def _client_differences(description, settings_wanted):
     """{setting: (what the client has, what the app needs)} for each setting that differs."""
     differences = {}
-    for key, wanted in CLIENT_SETTINGS.items():
+    for key, wanted in settings_wanted.items():
         have = description.get(key)
         if isinstance(wanted, list):
             if sorted(have or []) != sorted(wanted):
@@ -155,7 +164,12 @@ def _invoke_statement_present(policy, pool_arn):
 
 class Connector:
     def __init__(self, project_dir, stage, pool_id=None, force=False, session=None,
-                 environ=None, ask=None, out=print):
+                 environ=None, ask=None, out=print, session_minutes=SESSION_MINUTES):
+        low, high = SESSION_MINUTES_RANGE
+        if not (isinstance(session_minutes, int) and low <= session_minutes <= high):
+            raise ConnectError(f"The sign-in session must last {low} to {high} minutes (Cognito's limits), "
+                               f"not {session_minutes!r}.")
+        self.client_settings = {**CLIENT_SETTINGS, "AuthSessionValidity": session_minutes}
         self.project_dir = project_dir
         self.stage = stage
         self.pool_id_arg = pool_id
@@ -183,6 +197,17 @@ class Connector:
             if env.get(name):
                 raise ConnectError(f"Stage '{self.stage}' has the secret {name} in .chalice/config.json: remove it; "
                                    f"this command keeps secrets in SSM and sets {name}_PARAM instead.")
+        for name in ("AUTHSIGNAL_TENANT_ID", "AUTHSIGNAL_API_URL"):
+            if not str(env.get(name) or "").strip():
+                raise ConnectError(f"Stage '{self.stage}' has no {name}: add it to the stage's environment_variables "
+                                   "in .chalice/config.json (Authsignal portal > Settings > API keys). "
+                                   "Nothing was changed.")
+        for name, value in sorted(env.items()):
+            problem = isinstance(value, str) and settings.placeholder_problem(
+                name, value, f"the stage '{self.stage}' environment_variables in .chalice/config.json")
+            if problem:
+                raise ConnectError(problem + f" Then `chalice deploy --stage {self.stage}` and run this again. "
+                                   "Nothing was changed.")
         return path, config, env
 
     def _clients(self, region):
@@ -245,12 +270,19 @@ class Connector:
 
     def _authsignal_key(self, param, existing):
         given = (self.environ.get("AUTHSIGNAL_SECRET_KEY") or "").strip()
+        problem = given and settings.placeholder_problem(
+            "AUTHSIGNAL_SECRET_KEY", given, "AUTHSIGNAL_SECRET_KEY in this shell")
+        if problem:
+            raise ConnectError(problem + " Nothing was changed.")
         if given:
             return given
         if existing is not None:
             return existing
         if self.ask is not None:
             given = (self.ask(f"Authsignal secret key (stored as SSM SecureString {param}): ") or "").strip()
+        problem = given and settings.placeholder_problem("AUTHSIGNAL_SECRET_KEY", given, "the prompt")
+        if problem:
+            raise ConnectError(problem + " Nothing was changed.")
         if not given:
             raise ConnectError(
                 f"The Authsignal secret key is not in SSM ({param}) yet: set AUTHSIGNAL_SECRET_KEY in this shell "
@@ -331,12 +363,13 @@ class Connector:
                 AdminCreateUserConfig={"AllowAdminCreateUserOnly": False},
                 AccountRecoverySetting={"RecoveryMechanisms": [{"Name": "admin_only", "Priority": 1}]},
                 MfaConfiguration="OFF",
+                DeletionProtection="ACTIVE",  # `python -m triggers disconnect` turns it off, deliberately
                 LambdaConfig=dict(self.wanted),
                 UserPoolTags={"app": self.config.get("app_name", ""), "stage": self.stage},
             )["UserPool"]
             self.pool = self.idp.describe_user_pool(UserPoolId=created["Id"])["UserPool"]
             self.done.append(f"created user pool {self.pool['Id']} ({self.name}), email sign-in, "
-                             "triggers connected")
+                             "deletion protection on, triggers connected")
         pool_id = self.pool["Id"]
         pool_arn = self.pool.get("Arn") or self._pool_arn(pool_id)
 
@@ -351,12 +384,13 @@ class Connector:
 
         if self.client is None:
             self.client = self.idp.create_user_pool_client(
-                UserPoolId=pool_id, ClientName=self.name, GenerateSecret=True, **CLIENT_SETTINGS)["UserPoolClient"]
+                UserPoolId=pool_id, ClientName=self.name, GenerateSecret=True,
+                **self.client_settings)["UserPoolClient"]
             self.done.append(f"created app client {self.client['ClientId']} (secret, CUSTOM_AUTH + refresh only; "
                              f"users may write only {CLIENT_SETTINGS['WriteAttributes']}, never their email)")
-        elif _client_differences(self.client):
-            differences = _client_differences(self.client)
-            self.idp.update_user_pool_client(**_client_request(self.client, CLIENT_SETTINGS))
+        elif _client_differences(self.client, self.client_settings):
+            differences = _client_differences(self.client, self.client_settings)
+            self.idp.update_user_pool_client(**_client_request(self.client, self.client_settings))
             self.done.append(f"updated app client {self.client['ClientId']}: " + "; ".join(
                 _describe_difference(k, *v) for k, v in differences.items()))
 
