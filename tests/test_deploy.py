@@ -105,9 +105,12 @@ def project(tmp_path, aws):
     return tmp_path, functions
 
 
-def write_deployed(project_dir, stage, functions):
+def write_deployed(project_dir, stage, functions, rest_api_id=None):
     resources = [{"name": "default-role", "resource_type": "iam_role",
                   "role_arn": "arn:aws:iam::123456789012:role/x", "role_name": "x"}]
+    if rest_api_id:
+        resources.append({"name": "rest_api", "resource_type": "rest_api", "rest_api_id": rest_api_id,
+                          "rest_api_url": f"https://{rest_api_id}.execute-api.{REGION}.amazonaws.com/api/"})
     resources += [{"name": name, "resource_type": "lambda_function", "lambda_arn": arn}
                   for name, arn in functions.items()]
     (project_dir / ".chalice" / "deployed" / f"{stage}.json").write_text(
@@ -309,6 +312,35 @@ def test_session_minutes_option_and_its_limits(aws, project):
             run(project_dir, session_minutes=wrong)
 
 
+def make_api(aws):
+    """A REST API with its `api` stage, as `chalice deploy` leaves it."""
+    apigw = boto3.client("apigateway", region_name=REGION)
+    api = apigw.create_rest_api(name="cognito-authsignal")["id"]
+    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+    apigw.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api, resourceId=root, httpMethod="GET", type="MOCK")
+    apigw.create_deployment(restApiId=api, stageName="api")
+    return apigw, api
+
+
+def test_api_stage_is_throttled_idempotently_with_options(aws, project):
+    project_dir, functions = project
+    apigw, api = make_api(aws)
+    write_deployed(project_dir, "prod", functions, rest_api_id=api)
+    done, _ = run(project_dir)
+    assert any("10 requests/s, burst 20" in line for line in done)
+    limits = apigw.get_stage(restApiId=api, stageName="api")["methodSettings"]["*/*"]
+    assert (limits["throttlingRateLimit"], limits["throttlingBurstLimit"]) == (10, 20)
+    assert run(project_dir)[0] == []
+    done, _ = run(project_dir, rate_limit=2.5, burst_limit=5)
+    assert done == [f"throttled API {api} stage api: 2.5 requests/s, burst 5"]
+    limits = apigw.get_stage(restApiId=api, stageName="api")["methodSettings"]["*/*"]
+    assert (limits["throttlingRateLimit"], limits["throttlingBurstLimit"]) == (2.5, 5)
+    for rate, burst in ((0, 5), (5, 0), (5, 2.5)):
+        with pytest.raises(connect.ConnectError, match="throttling"):
+            run(project_dir, rate_limit=rate, burst_limit=burst)
+
+
 def test_a_run_that_lost_its_config_finds_its_pool_and_client_by_name(aws, project):
     project_dir, functions = project
     run(project_dir)
@@ -473,7 +505,59 @@ def test_no_credentials(aws, project, tmp_path):
 
 # ---------------------------------------------------------------------------- least privilege
 
-def test_every_function_has_its_own_small_policy_without_wildcard_actions():
+LOGS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+# What each function may do once connected, besides writing its own logs.
+NEEDS = {
+    "pre_sign_up": set(),
+    "define_auth_challenge": set(),
+    "create_auth_challenge": {"ssm:GetParameter"},
+    "verify_auth_challenge_response": {"ssm:GetParameter", "cognito-idp:AdminUpdateUserAttributes"},
+    "api_handler": {"ssm:GetParameter"},  # Cognito's unauthenticated operations need no IAM action
+    "delete_unverified_users": {"cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"},
+}
+
+
+def _listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def policy_problems(document, partition, pool, parameters, log_group, foreign=()):
+    """Why `document` is not least privilege for one function of one stage (empty: it is).
+
+    Resources are ARNs (path 1) or their template form (path 2: `Fn::Sub` text, or
+    `GetAtt:UserPool.Arn`). `partition` is what every ARN must start with; `pool`,
+    `parameters` and `log_group` are the only things it may name; `foreign` are another
+    stage's names that must appear nowhere."""
+    problems = []
+    for statement in document["Statement"]:
+        if statement.get("Effect") != "Allow":
+            problems.append(f"not an Allow statement: {statement}")
+        actions = _listed(statement["Action"])
+        for resource in _listed(statement["Resource"]):
+            if isinstance(resource, dict):
+                resource = resource.get("Fn::Sub") or "GetAtt:" + ".".join(resource["Fn::GetAtt"])
+            if resource == "*" or "*" in resource.replace(log_group + ":*", ""):
+                problems.append(f"wildcard resource {resource}")
+            if resource.startswith("arn:") and not resource.startswith(partition):
+                problems.append(f"hard-coded or wrong partition in {resource}")
+            for name in foreign:
+                if name in resource:
+                    problems.append(f"another stage's name {name} in {resource}")
+            for action in actions:
+                if "*" in action:
+                    problems.append(f"wildcard action {action}")
+                service = action.split(":")[0]
+                allowed = {"cognito-idp": {pool}, "ssm": set(parameters),
+                           "logs": {log_group, log_group + ":*"}}.get(service)
+                if allowed is None:
+                    problems.append(f"unexpected service {action}")
+                elif resource not in allowed:
+                    problems.append(f"{action} on {resource}, not on its own {sorted(allowed)}")
+    return problems
+
+
+def test_committed_policies_before_connect_allow_logs_only():
+    """Shared by every stage until `connect` writes the stage's own: no pool, no secret."""
     import app
 
     with open(os.path.join(ROOT, ".chalice", "config.json")) as handle:
@@ -482,30 +566,71 @@ def test_every_function_has_its_own_small_policy_without_wildcard_actions():
     functions = {"api_handler"} | {f.name for f in app.app.pure_lambda_functions} | {
         f.name for f in app.app.event_sources}
     assert set(config["lambda_functions"]) == functions
-    actions = {}
+    for stage, body in config["stages"].items():
+        assert "lambda_functions" not in body or all(
+            "iam_policy_file" not in f for f in body["lambda_functions"].values()), stage
     for name, settings in config["lambda_functions"].items():
         with open(os.path.join(ROOT, ".chalice", settings["iam_policy_file"])) as handle:
             policy = json.load(handle)
-        found = set()
         for statement in policy["Statement"]:
-            assert statement["Effect"] == "Allow"
-            listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            for action in listed:
-                assert "*" not in action, (name, action)
-            found.update(listed)
-            if any(a.startswith("cognito-idp:") for a in listed):
-                assert statement["Resource"].startswith("arn:aws:cognito-idp:") and "userpool/" in statement["Resource"]
-            if any(a.startswith("ssm:") for a in listed):
-                assert statement["Resource"].startswith("arn:aws:ssm:*:*:parameter/cognito-authsignal/")
-        actions[name] = found
-    logs = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
-    assert actions["pre_sign_up"] == logs and actions["define_auth_challenge"] == logs
-    assert actions["create_auth_challenge"] == logs | {"ssm:GetParameter"}
-    assert actions["verify_auth_challenge_response"] == logs | {"ssm:GetParameter",
-                                                                 "cognito-idp:AdminUpdateUserAttributes"}
-    # The API handler calls only Cognito's unauthenticated operations: they need no IAM action.
-    assert actions["api_handler"] == logs | {"ssm:GetParameter"}
-    assert actions["delete_unverified_users"] == logs | {"cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"}
+            assert statement["Effect"] == "Allow" and set(statement["Action"]) <= LOGS, name
+            for resource in statement["Resource"]:
+                assert resource.startswith("arn:*:logs:*:*:log-group:/aws/lambda/cognito-authsignal-"), resource
+
+
+def test_stage_policies_take_the_partition_from_the_arns():
+    functions = {name: f"arn:aws-cn:lambda:cn-north-1:123456789012:function:cognito-authsignal-prod-{name}"
+                 for name in NEEDS}
+    pool = "arn:aws-cn:cognito-idp:cn-north-1:123456789012:userpool/cn-north-1_Abc"
+    parameters = {"COGNITO_CLIENT_SECRET_PARAM": "/cognito-authsignal/prod/cognito-client-secret",
+                  "AUTHSIGNAL_SECRET_KEY_PARAM": "/cognito-authsignal/prod/authsignal-secret-key"}
+    documents = connect.stage_policies(functions, pool, parameters, cleanup=True)
+    for name, document in documents.items():
+        group = f"arn:aws-cn:logs:cn-north-1:123456789012:log-group:/aws/lambda/cognito-authsignal-prod-{name}"
+        arns = {f"arn:aws-cn:ssm:cn-north-1:123456789012:parameter{p}" for p in parameters.values()}
+        assert policy_problems(document, "arn:aws-cn:", pool, arns, group) == [], name
+    without = connect.stage_policies(functions, pool, parameters, cleanup=False)["delete_unverified_users"]
+    assert {a for s in without["Statement"] for a in s["Action"]} == LOGS
+
+
+def test_connect_writes_each_stages_own_least_privilege_policies(aws, project):
+    project_dir, functions = project
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    config["stages"]["dev"]["environment_variables"]["CLEANUP_UNVERIFIED_USERS"] = "true"
+    config["stages"]["prod"]["environment_variables"]["CLEANUP_UNVERIFIED_USERS"] = "true"
+    (project_dir / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
+    suffix = uuid.uuid4().hex[:6]
+    dev_functions = {name: make_function(aws, f"cognito-authsignal-dev-{name}-{suffix}")
+                     for name in [*TRIGGERS.values(), "api_handler", "delete_unverified_users"]}
+    functions["delete_unverified_users"] = make_function(aws, f"cognito-authsignal-prod-cleanup-{suffix}")
+    write_deployed(project_dir, "prod", functions)
+    write_deployed(project_dir, "dev", dev_functions)
+    run(project_dir, "prod")
+    run(project_dir, "dev")
+
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    names = {}
+    for stage, stage_functions in (("prod", functions), ("dev", dev_functions)):
+        env = config["stages"][stage]["environment_variables"]
+        pool = aws.idp.describe_user_pool(UserPoolId=env["COGNITO_USER_POOL_ID"])["UserPool"]["Arn"]
+        names[stage] = {"pool": pool, "functions": stage_functions,
+                        "parameters": {f"arn:aws:ssm:{REGION}:123456789012:parameter{env[k]}"
+                                       for k in ("COGNITO_CLIENT_SECRET_PARAM", "AUTHSIGNAL_SECRET_KEY_PARAM")}}
+    assert names["prod"]["pool"] != names["dev"]["pool"]
+    for stage, other in (("prod", "dev"), ("dev", "prod")):
+        recorded = config["stages"][stage]["lambda_functions"]
+        assert set(recorded) == set(NEEDS)
+        foreign = [names[other]["pool"], f"/{other}/", *[arn.split(":")[6] for arn in names[other]["functions"].values()]]
+        for name, arn in names[stage]["functions"].items():
+            path = project_dir / ".chalice" / recorded[name]["iam_policy_file"]
+            assert path.name == f"policy-{stage}-{name.replace('_', '-')}.json"
+            document = json.loads(path.read_text())
+            group = f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/lambda/{arn.split(':')[6]}"
+            assert policy_problems(document, "arn:aws:", names[stage]["pool"], names[stage]["parameters"],
+                                   group, foreign) == [], (stage, name)
+            actions = {a for s in document["Statement"] for a in _listed(s["Action"])}
+            assert actions == LOGS | NEEDS[name], (stage, name)
+    assert run(project_dir, "prod")[0] == []  # written once; a re-run leaves them
 
 
 # ---------------------------------------------------------------------------- one CloudFormation stack
@@ -602,16 +727,31 @@ def test_stack_has_pool_client_triggers_permissions_and_outputs(stack):
     assert resources["DeleteUnverifiedUsers"]["Properties"]["Events"]["DeleteUnverifiedUsersEvent"]["Type"] == "Schedule"
 
 
-def test_stack_scopes_pool_permissions_to_its_pool(stack):
+def test_stack_policies_are_least_privilege_and_partition_aware(stack):
     resources = json.loads(stack.read_text())["Resources"]
-    for role, actions in [("VerifyAuthChallengeResponseRole", ["cognito-idp:AdminUpdateUserAttributes"]),
-                          ("DeleteUnverifiedUsersRole", ["cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"])]:
-        statements = [s for policy in resources[role]["Properties"]["Policies"]
-                      for s in policy["PolicyDocument"]["Statement"]]
-        cognito = [s for s in statements if any(a.startswith("cognito-idp:") for a in s["Action"])]
-        assert cognito == [{"Sid": cognito[0]["Sid"], "Effect": "Allow", "Action": actions,
-                            "Resource": {"Fn::GetAtt": ["UserPool", "Arn"]}}], role
-        assert all("*" not in action for s in statements for action in s["Action"])
+    roles = {"PreSignUp": "pre_sign_up", "DefineAuthChallenge": "define_auth_challenge",
+             "CreateAuthChallenge": "create_auth_challenge", "VerifyAuthChallengeResponse": "verify_auth_challenge_response",
+             "DeleteUnverifiedUsers": "delete_unverified_users", "APIHandler": "api_handler"}
+    secret = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/cognito-authsignal/${AWS::StackName}/authsignal-secret-key"
+    checked = set()
+    for logical_id, name in roles.items():
+        function = resources[logical_id]["Properties"]
+        role = function["Role"]["Fn::GetAtt"][0]
+        function_name = function["FunctionName"]["Fn::Sub"]
+        assert function_name.startswith("${AWS::StackName}-")
+        group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/" + function_name
+        [policy] = resources[role]["Properties"]["Policies"]
+        assert policy_problems(policy["PolicyDocument"], "arn:${AWS::Partition}:", "GetAtt:UserPool.Arn",
+                               {secret}, group, foreign=["/prod/", "/dev/"]) == [], logical_id
+        actions = {a for s in policy["PolicyDocument"]["Statement"] for a in s["Action"]}
+        # The API handler gets the client secret from the stack (no SSM read) in this path.
+        assert actions == LOGS | (NEEDS[name] - ({"ssm:GetParameter"} if name == "api_handler" else set())), logical_id
+        if "ssm:GetParameter" in actions:
+            assert function["Environment"]["Variables"]["AUTHSIGNAL_SECRET_KEY_PARAM"] == {
+                "Fn::Sub": "/cognito-authsignal/${AWS::StackName}/authsignal-secret-key"}
+        checked.add(role)
+    assert checked == {k for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"}
+    assert "arn:aws:" not in stack.read_text()
 
 
 def test_stack_has_no_dependency_cycle(stack):

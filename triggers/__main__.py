@@ -23,6 +23,10 @@ def main(argv=None):
                          help="replace triggers that the pool already sends to other functions")
     connect.add_argument("--session-minutes", type=int, default=10,
                          help="how long a sign-in session (one challenge round) lives, 3 to 15 (default: 10)")
+    connect.add_argument("--rate-limit", type=float, default=10,
+                         help="API stage throttling: steady requests per second, all clients together (default: 10)")
+    connect.add_argument("--burst-limit", type=int, default=20,
+                         help="API stage throttling: requests allowed at once above the rate (default: 20)")
     connect.add_argument("--project-dir", default=os.getcwd(), help="the Chalice project (default: here)")
     args = parser.parse_args(argv)
 
@@ -30,7 +34,8 @@ def main(argv=None):
 
     try:
         connector = Connector(os.path.abspath(args.project_dir), args.stage, pool_id=args.pool_id,
-                              force=args.force, ask=ask_secret, session_minutes=args.session_minutes)
+                              force=args.force, ask=ask_secret, session_minutes=args.session_minutes,
+                              rate_limit=args.rate_limit, burst_limit=args.burst_limit)
         connector.run()
     except ConnectError as error:
         print(f"error: {error}", file=sys.stderr)

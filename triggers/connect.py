@@ -25,6 +25,21 @@ TRIGGERS = {
     "VerifyAuthChallengeResponse": "verify_auth_challenge_response",
 }
 COGNITO_PRINCIPAL = "cognito-idp.amazonaws.com"
+# What each function reads from SSM (by the setting naming the parameter) and may do to
+# its stage's pool. The API handler calls only Cognito's unauthenticated operations.
+FUNCTION_SECRETS = {
+    "api_handler": ("COGNITO_CLIENT_SECRET_PARAM",),
+    "create_auth_challenge": ("AUTHSIGNAL_SECRET_KEY_PARAM",),
+    "verify_auth_challenge_response": ("AUTHSIGNAL_SECRET_KEY_PARAM",),
+}
+FUNCTION_POOL_ACTIONS = {
+    "verify_auth_challenge_response": ("cognito-idp:AdminUpdateUserAttributes",),  # marks the email verified
+    # only while the stage turns the cleanup on (CLEANUP_UNVERIFIED_USERS=true)
+    "delete_unverified_users": ("cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"),
+}
+# API stage throttling, the same defaults as triggers/cloudformation.json.
+RATE_LIMIT = 10
+BURST_LIMIT = 20
 # The backend is the only caller: secret, custom auth and refresh only. LEGACY makes an
 # unknown email a UserNotFoundException, which the app turns into a silent SignUp.
 CLIENT_SETTINGS = {
@@ -59,6 +74,12 @@ def _read_json(path, what):
 
 def deployed_functions(project_dir, stage):
     """The trigger ARNs Chalice recorded for the stage: {chalice name: lambda ARN}."""
+    return {name: arn for name, arn in deployed_resources(project_dir, stage)["functions"].items()
+            if name in TRIGGERS.values()}
+
+
+def deployed_resources(project_dir, stage):
+    """What Chalice recorded for the stage: {"functions": {name: ARN}, "rest_api_id": id or None}."""
     path = os.path.join(project_dir, ".chalice", "deployed", stage + ".json")
     if not os.path.exists(path):
         raise ConnectError(
@@ -77,11 +98,43 @@ def deployed_functions(project_dir, stage):
         raise ConnectError(
             f"{path} lacks the trigger function(s) {', '.join(missing)}: the deploy did not finish or "
             f"came from an older version. Run `chalice deploy --stage {stage}` again.")
-    found = {name: arns[name] for name in TRIGGERS.values()}
+    found = {name: arn for name, arn in arns.items() if arn}
     regions = {arn.split(":")[3] for arn in found.values()}
     if len(regions) != 1:
-        raise ConnectError(f"The trigger functions are in several regions ({sorted(regions)}); redeploy the stage.")
-    return found
+        raise ConnectError(f"The functions are in several regions ({sorted(regions)}); redeploy the stage.")
+    apis = [r.get("rest_api_id") for r in resources if isinstance(r, dict) and r.get("resource_type") == "rest_api"]
+    return {"functions": found, "rest_api_id": apis[0] if apis else None}
+
+
+def policy_file(stage, function):
+    return f"policy-{stage}-{function.replace('_', '-')}.json"
+
+
+def _parameter_arn(partition, region, account, name):
+    return f"arn:{partition}:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+
+
+def stage_policies(functions, pool_arn, parameters, cleanup):
+    """Each function's IAM policy for one stage: {chalice name: policy document}.
+
+    Scoped to that stage's pool (`pool_arn`), its SSM parameters ({setting: name}) and each
+    function's own log group; the partition, region and account come from the ARNs."""
+    documents = {}
+    for name, arn in sorted(functions.items()):
+        partition, region, account, function_name = (arn.split(":")[i] for i in (1, 3, 4, 6))
+        group = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function_name}"
+        statements = [{"Sid": "OwnLogs", "Effect": "Allow",
+                       "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                       "Resource": [group, group + ":*"]}]
+        reads = [parameters[s] for s in FUNCTION_SECRETS.get(name, ()) if parameters.get(s)]
+        if reads:
+            statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+                               "Resource": [_parameter_arn(partition, region, account, p) for p in reads]})
+        actions = FUNCTION_POOL_ACTIONS.get(name)
+        if actions and (name != "delete_unverified_users" or cleanup):
+            statements.append({"Sid": "OwnPool", "Effect": "Allow", "Action": list(actions), "Resource": pool_arn})
+        documents[name] = {"Version": "2012-10-17", "Statement": statements}
+    return documents
 
 
 def _writable(value, shape):
@@ -164,7 +217,13 @@ def _invoke_statement_present(policy, pool_arn):
 
 class Connector:
     def __init__(self, project_dir, stage, pool_id=None, force=False, session=None,
-                 environ=None, ask=None, out=print, session_minutes=SESSION_MINUTES):
+                 environ=None, ask=None, out=print, session_minutes=SESSION_MINUTES,
+                 rate_limit=RATE_LIMIT, burst_limit=BURST_LIMIT):
+        if not (isinstance(rate_limit, (int, float)) and isinstance(burst_limit, int)
+                and 0 < rate_limit <= 10000 and 0 < burst_limit <= 5000):
+            raise ConnectError("The API's throttling needs a rate limit above 0 (requests per second, at most "
+                               f"10000) and a burst limit from 1 to 5000, not {rate_limit!r} and {burst_limit!r}.")
+        self.throttle = {"throttlingRateLimit": float(rate_limit), "throttlingBurstLimit": burst_limit}
         low, high = SESSION_MINUTES_RANGE
         if not (isinstance(session_minutes, int) and low <= session_minutes <= high):
             raise ConnectError(f"The sign-in session must last {low} to {high} minutes (Cognito's limits), "
@@ -216,7 +275,8 @@ class Connector:
             raise ConnectError(
                 "No AWS credentials found: configure them (`aws configure`, AWS_PROFILE, or "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account you deployed to. Nothing was changed.")
-        return {name: session.client(name, region_name=region) for name in ("cognito-idp", "lambda", "ssm")}
+        return {name: session.client(name, region_name=region)
+                for name in ("cognito-idp", "lambda", "ssm", "apigateway")}
 
     def _describe_pool(self, pool_id, where):
         try:
@@ -294,12 +354,28 @@ class Connector:
     def plan(self):
         """Every read and check; raises ConnectError before any change."""
         self.config_path, self.config, env = self._config()
+        self.env = env
+        deployed = deployed_resources(self.project_dir, self.stage)
+        self.all_functions = deployed["functions"]
         self.functions = deployed_functions(self.project_dir, self.stage)
         self.region = next(iter(self.functions.values())).split(":")[3]
         app_name = self.config.get("app_name", "app")
         self.name = f"{app_name}-{self.stage}"
         clients = self._clients(self.region)
         self.idp, self.lam, self.ssm = clients["cognito-idp"], clients["lambda"], clients["ssm"]
+        self.apigateway = clients["apigateway"]
+        self.rest_api_id = deployed["rest_api_id"]
+        self.api_stage = self.config.get("api_gateway_stage", "api")
+        self.stage_throttle = None
+        if self.rest_api_id:
+            try:
+                settings_now = self.apigateway.get_stage(restApiId=self.rest_api_id, stageName=self.api_stage)
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "NotFoundException":
+                    raise
+                raise ConnectError(f"API {self.rest_api_id} (stage {self.api_stage}) is in the deployed file but not "
+                                   f"in the account: run `chalice deploy --stage {self.stage}` again.") from None
+            self.stage_throttle = (settings_now.get("methodSettings") or {}).get("*/*") or {}
         for name, arn in self.functions.items():
             try:
                 self.lam.get_function_configuration(FunctionName=arn)
@@ -402,17 +478,50 @@ class Connector:
         self._put_secret(self.authsignal_param, self.authsignal_key, self.stored_authsignal_key,
                          "the Authsignal secret key")
 
-        self._record({
+        self._throttle_api()
+        values = {
             "COGNITO_USER_POOL_ID": pool_id,
             "COGNITO_CLIENT_ID": self.client["ClientId"],
             "COGNITO_CLIENT_SECRET_PARAM": self.client_param,
             "AUTHSIGNAL_SECRET_KEY_PARAM": self.authsignal_param,
-        })
+        }
+        cleanup = str(self.env.get("CLEANUP_UNVERIFIED_USERS", "")).strip().lower() == "true"
+        policies = stage_policies(self.all_functions, pool_arn, values, cleanup)
+        self._write_policies(policies)
+        self._record(values, {name: policy_file(self.stage, name) for name in policies})
         return pool_id
 
     def _pool_arn(self, pool_id):
-        account = next(iter(self.functions.values())).split(":")[4]
-        return f"arn:aws:cognito-idp:{self.region}:{account}:userpool/{pool_id}"
+        partition, _, _, account = next(iter(self.functions.values())).split(":")[1:5]
+        return f"arn:{partition}:cognito-idp:{self.region}:{account}:userpool/{pool_id}"
+
+    def _throttle_api(self):
+        if self.rest_api_id is None:
+            return  # a stage without an API (Chalice deploys one whenever the app has routes)
+        have = {k: self.stage_throttle.get(k) for k in self.throttle}
+        if have == self.throttle:
+            return
+        self.apigateway.update_stage(restApiId=self.rest_api_id, stageName=self.api_stage, patchOperations=[
+            {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(self.throttle["throttlingRateLimit"])},
+            {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(self.throttle["throttlingBurstLimit"])},
+        ])
+        self.done.append(f"throttled API {self.rest_api_id} stage {self.api_stage}: "
+                         f"{self.throttle['throttlingRateLimit']:g} requests/s, burst {self.throttle['throttlingBurstLimit']}")
+
+    def _write_policies(self, policies):
+        for name, document in policies.items():
+            path = os.path.join(self.project_dir, ".chalice", policy_file(self.stage, name))
+            text = json.dumps(document, indent=2) + "\n"
+            try:
+                with open(path) as handle:
+                    if handle.read() == text:
+                        continue
+            except FileNotFoundError:
+                pass
+            with open(path, "w") as handle:
+                handle.write(text)
+            self.policies_changed = True
+            self.done.append(f"wrote {name}'s IAM policy for stage {self.stage} (.chalice/{policy_file(self.stage, name)})")
 
     def _allow_cognito(self, name, arn, pool_id, pool_arn):
         try:
@@ -437,20 +546,28 @@ class Connector:
                                Description=f"{what} ({self.name})")
         self.done.append(f"{'stored' if stored is None else 'updated'} {what} in SSM as SecureString {name}")
 
-    def _record(self, values):
+    def _record(self, values, policy_files):
         stage = self.config["stages"][self.stage]
         env = stage.setdefault("environment_variables", {})
         changed = {k: v for k, v in values.items() if env.get(k) != v}
-        if not changed:
-            self.config_changed = False
+        functions = stage.setdefault("lambda_functions", {})
+        files = {name: file for name, file in policy_files.items()
+                 if (functions.get(name) or {}).get("iam_policy_file") != file}
+        for name, file in files.items():
+            functions.setdefault(name, {})["iam_policy_file"] = file
+        if files:
+            self.done.append(f"recorded the stage's policy files under stages.{self.stage}.lambda_functions")
+        if not changed and not files:
+            self.config_changed = self.policies_changed
             return
         env.update(changed)
         with open(self.config_path, "w") as handle:
             json.dump(self.config, handle, indent=2)
             handle.write("\n")
         self.config_changed = True
-        self.done.append("recorded in .chalice/config.json (stage %s): %s" % (
-            self.stage, ", ".join(f"{k}={v}" for k, v in changed.items())))
+        if changed:
+            self.done.append("recorded in .chalice/config.json (stage %s): %s" % (
+                self.stage, ", ".join(f"{k}={v}" for k, v in changed.items())))
 
     def run(self):
         try:
@@ -465,6 +582,7 @@ class Connector:
         except BotoCoreError as error:
             raise ConnectError(f"Could not reach AWS ({error}). Nothing was changed.") from None
         self.config_changed = False
+        self.policies_changed = False
         try:
             pool_id = self.apply()
         except (ClientError, BotoCoreError) as error:
@@ -478,8 +596,8 @@ class Connector:
         for line in self.done:
             self.out("- " + line)
         if self.config_changed:
-            self.out(f"The stage's settings changed: run `chalice deploy --stage {self.stage}` again so the "
-                     "functions pick them up.")
+            self.out(f"The stage's settings or policies changed: run `chalice deploy --stage {self.stage}` "
+                     "again so the functions pick them up.")
         return self.done
 
 
