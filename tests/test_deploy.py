@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 import zipfile
 
 import boto3
@@ -18,7 +17,8 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from triggers import connect
+from tests import moto_gaps
+from triggers import connect, disconnect
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGION = "us-east-1"
@@ -26,34 +26,14 @@ TRIGGERS = connect.TRIGGERS
 MUTATING = ("Create", "Update", "Put", "Add", "Remove", "Delete", "Set")
 
 
-# Set at creation and never changed by UpdateUserPool on AWS; moto 5.2.5 forgets them on
-# every UpdateUserPool (it rebuilds the pool's settings from the request alone).
-CREATION_ONLY = ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration")
-
-
-def _keep_creation_only_settings():
-    """Patch moto (its server runs in this process) to keep them; returns the undo."""
-    from moto.cognitoidp.models import CognitoIdpUserPool
-
-    original = CognitoIdpUserPool.update_extended_config
-
-    def update_extended_config(self, extended_config):
-        kept = {k: v for k, v in (getattr(self, "extended_config", None) or {}).items() if k in CREATION_ONLY}
-        original(self, extended_config)
-        self.extended_config.update(kept)
-    CognitoIdpUserPool.update_extended_config = update_extended_config
-    return lambda: setattr(CognitoIdpUserPool, "update_extended_config", original)
-
-
 @pytest.fixture(scope="module")
 def moto_url():
-    undo = _keep_creation_only_settings()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-    undo()
+    with moto_gaps.patched():
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+        server.stop()
 
 
 @pytest.fixture
@@ -98,8 +78,7 @@ def project(tmp_path, aws):
     for stage in ("dev", "prod"):  # what the README asks a person to fill in first
         config["stages"][stage]["environment_variables"]["AUTHSIGNAL_TENANT_ID"] = f"tenant-{stage}-0001"
     (tmp_path / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
-    suffix = uuid.uuid4().hex[:6]
-    functions = {name: make_function(aws, f"cognito-authsignal-prod-{name}-{suffix}")
+    functions = {name: make_function(aws, f"cognito-authsignal-prod-{name}")  # Chalice's names
                  for name in [*TRIGGERS.values(), "api_handler"]}
     write_deployed(tmp_path, "prod", functions)
     return tmp_path, functions
@@ -389,6 +368,75 @@ def test_command_line_end_to_end(aws, project):
     assert second.returncode == 0 and "Nothing to do" in second.stdout, second.stdout + second.stderr
 
 
+# ---------------------------------------------------------------------------- disconnect
+
+def undo(project_dir, stage="prod", **kwargs):
+    lines = []
+    done = disconnect.Disconnector(str(project_dir), stage, out=lines.append, **kwargs).run()
+    return done, "\n".join(lines)
+
+
+def add_user(aws, pool_id, email="someone@example.com"):
+    aws.idp.admin_create_user(UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS",
+                              UserAttributes=[{"Name": "email", "Value": email}])
+
+
+def test_disconnect_deletes_the_created_pool_secrets_policies_and_records(aws, project):
+    project_dir, functions = project
+    before = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    run(project_dir)
+    pool_id = stage_env(project_dir)["COGNITO_USER_POOL_ID"]
+    with pytest.raises(aws.idp.exceptions.InvalidParameterException, match="deletion protection"):
+        aws.idp.delete_user_pool(UserPoolId=pool_id)  # protected against a stray delete
+
+    done, _ = undo(project_dir)
+    assert any("deletion protection off" in line for line in done)
+    assert aws.idp.list_user_pools(MaxResults=60)["UserPools"] == []
+    assert aws.ssm.describe_parameters()["Parameters"] == []
+    assert all(invoke_sources(aws, functions[name]) == [] for name in TRIGGERS.values())
+    after = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    assert after == before  # ids and policy files forgotten; the committed settings stay
+    assert not list((project_dir / ".chalice").glob("policy-prod-*.json"))
+    assert undo(project_dir, region=REGION)[0] == []  # nothing left to undo
+
+
+def test_disconnect_asks_before_deleting_a_pool_with_users(aws, project):
+    project_dir, functions = project
+    run(project_dir)
+    pool_id = stage_env(project_dir)["COGNITO_USER_POOL_ID"]
+    add_user(aws, pool_id)
+    config = (project_dir / ".chalice" / "config.json").read_bytes()
+    asked = []
+    for answer in (None, "no", "y"):
+        with pytest.raises(connect.ConnectError, match="has users and was not deleted"):
+            undo(project_dir, ask=lambda prompt: asked.append(prompt) or answer)
+        assert aws.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Id"] == pool_id
+        assert (project_dir / ".chalice" / "config.json").read_bytes() == config
+    assert "still has users" in asked[0]
+    undo(project_dir, ask=lambda prompt: pool_id)
+    assert aws.idp.list_user_pools(MaxResults=60)["UserPools"] == []
+
+
+def test_disconnect_never_deletes_an_adopted_pool(aws, project):
+    project_dir, functions = project
+    post_confirmation = "arn:aws:lambda:us-east-1:123456789012:function:welcome-mail"
+    pool_id = aws.idp.create_user_pool(PoolName="theirs", UsernameAttributes=["email"],
+                                       LambdaConfig={"PostConfirmation": post_confirmation},
+                                       UserPoolTags={"owner": "team-a"})["UserPool"]["Id"]
+    add_user(aws, pool_id)
+    run(project_dir, pool_id=pool_id)
+    client_id = stage_env(project_dir)["COGNITO_CLIENT_ID"]
+    done, _ = undo(project_dir, delete_users=True)
+    pool = aws.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert pool["LambdaConfig"] == {"PostConfirmation": post_confirmation}
+    assert pool["UserPoolTags"] == {"owner": "team-a"}
+    assert len(aws.idp.list_users(UserPoolId=pool_id)["Users"]) == 1
+    assert [c["ClientId"] for c in aws.idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)[
+        "UserPoolClients"]] == []
+    assert any(f"deleted app client {client_id}" in line for line in done)
+    assert all(invoke_sources(aws, functions[name]) == [] for name in TRIGGERS.values())
+
+
 # ---------------------------------------------------------------------------- bad input
 
 def refused(aws, project_dir, functions, match, **kwargs):
@@ -599,10 +647,9 @@ def test_connect_writes_each_stages_own_least_privilege_policies(aws, project):
     config["stages"]["dev"]["environment_variables"]["CLEANUP_UNVERIFIED_USERS"] = "true"
     config["stages"]["prod"]["environment_variables"]["CLEANUP_UNVERIFIED_USERS"] = "true"
     (project_dir / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
-    suffix = uuid.uuid4().hex[:6]
-    dev_functions = {name: make_function(aws, f"cognito-authsignal-dev-{name}-{suffix}")
+    dev_functions = {name: make_function(aws, f"cognito-authsignal-dev-{name}")
                      for name in [*TRIGGERS.values(), "api_handler", "delete_unverified_users"]}
-    functions["delete_unverified_users"] = make_function(aws, f"cognito-authsignal-prod-cleanup-{suffix}")
+    functions["delete_unverified_users"] = make_function(aws, "cognito-authsignal-prod-delete_unverified_users")
     write_deployed(project_dir, "prod", functions)
     write_deployed(project_dir, "dev", dev_functions)
     run(project_dir, "prod")

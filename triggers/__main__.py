@@ -1,4 +1,5 @@
-"""`python -m triggers connect --stage <s>`: wire a deployed stage to its user pool.
+"""`python -m triggers connect --stage <s>`: wire a deployed stage to its user pool;
+`python -m triggers disconnect --stage <s>`: undo that.
 
 Run it from the project folder after `chalice deploy --stage <s>`.
 """
@@ -28,7 +29,21 @@ def main(argv=None):
     connect.add_argument("--burst-limit", type=int, default=20,
                          help="API stage throttling: requests allowed at once above the rate (default: 20)")
     connect.add_argument("--project-dir", default=os.getcwd(), help="the Chalice project (default: here)")
+    disconnect = commands.add_parser(
+        "disconnect",
+        help="undo what connect did for a stage: run after `chalice delete --stage <s>`",
+        description="Deletes the user pool that connect created (asking first when it has users; its deletion "
+                    "protection is turned off for that), never a pool it adopted (only the four triggers and "
+                    "the app client leave it), the stage's SSM parameters, the Cognito invoke permissions, "
+                    "the stage's policy files and the ids recorded in .chalice/config.json.")
+    disconnect.add_argument("--stage", required=True, help="the Chalice stage (dev, prod, ...)")
+    disconnect.add_argument("--delete-users", action="store_true",
+                            help="delete a created pool even when it has users, without asking")
+    disconnect.add_argument("--region", help="where the stage's SSM parameters are, when no pool is recorded")
+    disconnect.add_argument("--project-dir", default=os.getcwd(), help="the Chalice project (default: here)")
     args = parser.parse_args(argv)
+    if args.command == "disconnect":
+        return _disconnect(args)
 
     from triggers.connect import ConnectError, Connector, ask_secret
 
@@ -37,6 +52,22 @@ def main(argv=None):
                               force=args.force, ask=ask_secret, session_minutes=args.session_minutes,
                               rate_limit=args.rate_limit, burst_limit=args.burst_limit)
         connector.run()
+    except ConnectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _disconnect(args):
+    from triggers.connect import ConnectError
+    from triggers.disconnect import Disconnector
+
+    def ask(prompt):
+        return input(prompt) if sys.stdin.isatty() else None
+
+    try:
+        Disconnector(os.path.abspath(args.project_dir), args.stage, region=args.region,
+                     delete_users=args.delete_users, ask=ask).run()
     except ConnectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
