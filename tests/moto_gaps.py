@@ -11,6 +11,9 @@ process (its moto server is threaded in this process) and is undone afterwards.
 3. API Gateway import (ImportRestApi / PutRestApi): Chalice sends a Swagger 2.0
    document, which AWS accepts; moto takes only OpenAPI 3 and needs `info.description`.
    The paths and integrations are read the same way in both versions.
+4. CreateDeployment to an existing stage: AWS points the stage at the new deployment and
+   keeps its settings (throttling, ...); moto replaces the stage with a blank one, so
+   every `chalice deploy` would undo `connect`'s throttling.
 """
 import contextlib
 
@@ -69,6 +72,23 @@ def _accept_swagger_2(stack):
     stack.callback(setattr, APIGatewayBackend, "put_rest_api", original_put)
 
 
+def _keep_stage_settings_on_redeploy(stack):
+    from moto.apigateway.models import RestAPI
+
+    original = RestAPI.create_deployment
+
+    def create_deployment(self, name, description, stage_variables=None):
+        existing = self.stages.get(name) if name else None
+        deployment = original(self, name, description, stage_variables)
+        if existing is not None:
+            existing.deployment_id = self.stages[name].deployment_id
+            existing.variables.update(stage_variables or {})
+            self.stages[name] = existing
+        return deployment
+    RestAPI.create_deployment = create_deployment
+    stack.callback(setattr, RestAPI, "create_deployment", original)
+
+
 @contextlib.contextmanager
 def patched():
     """moto with the gaps above closed, for the duration of the block."""
@@ -76,4 +96,5 @@ def patched():
         _keep_creation_only_settings(stack)
         _honour_deletion_protection(stack)
         _accept_swagger_2(stack)
+        _keep_stage_settings_on_redeploy(stack)
         yield
