@@ -340,7 +340,10 @@ def test_a_run_that_lost_its_config_finds_its_pool_and_client_by_name(aws, proje
 def test_recorded_pool_that_was_deleted(aws, project):
     project_dir, functions = project
     run(project_dir)
-    aws.idp.delete_user_pool(UserPoolId=stage_env(project_dir)["COGNITO_USER_POOL_ID"])
+    pool = aws.idp.describe_user_pool(UserPoolId=stage_env(project_dir)["COGNITO_USER_POOL_ID"])["UserPool"]
+    aws.idp.update_user_pool(**{**connect.update_pool_request(pool, pool["LambdaConfig"]),
+                                "DeletionProtection": "INACTIVE"})
+    aws.idp.delete_user_pool(UserPoolId=pool["Id"])
     message = refused(aws, project_dir, functions, "does not exist")
     assert "COGNITO_USER_POOL_ID" in message and "--pool-id" in message
 
