@@ -129,11 +129,12 @@ def test_real_looking_values_pass_the_placeholder_check(env):
     assert settings.load().authsignal_tenant_id == "3f1c9e0a-replaceable-7b2d"
 
 
-def test_a_trigger_takes_the_pool_region_and_client_from_its_event(env):
+def test_a_trigger_takes_the_pool_and_region_from_its_event(env):
     # Between `connect` and the second deploy the stage has no pool or client id yet.
     env({k: v for k, v in DEPLOYED.items() if k not in ("COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID", "COGNITO_REGION")})
     event = {"region": "eu-west-2", "userPoolId": "eu-west-2_Abc", "callerContext": {"clientId": "cid"}}
     config = settings.load(event)
-    assert (config.user_pool_id, config.region, config.client_id) == ("eu-west-2_Abc", "eu-west-2", "cid")
+    assert (config.user_pool_id, config.region) == ("eu-west-2_Abc", "eu-west-2")
+    assert config.client_id == ""  # the event names the caller's client, not this app's
     with pytest.raises(settings.SettingsError, match="COGNITO_REGION"):
         settings.load()  # the API handler has no event to take them from
