@@ -13,6 +13,7 @@ import sys
 
 import boto3
 import pytest
+import requests
 from moto.server import ThreadedMotoServer
 
 from tests import moto_gaps
@@ -41,6 +42,8 @@ def account(tmp_path_factory):
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
+        # moto's state is per process: start from an empty account whatever ran before.
+        requests.post(f"http://{host}:{port}/moto-api/reset", timeout=30).raise_for_status()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "AUTHSIGNAL_"))}
         env.update({"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
                     "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
