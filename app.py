@@ -18,7 +18,7 @@ _pool = None
 def _misconfigured(error):
     # The detail (setting names, endpoints) is for the operator's log, not for callers.
     app.log.error("Misconfigured: %s", error)
-    return http.ApiError(503, "unavailable", http.NOT_AVAILABLE)
+    return http.misconfigured()
 
 
 def get_config():
@@ -59,7 +59,7 @@ def index():
         body=page.index(config.authsignal_sdk_url),
         headers={
             "Content-Type": "text/html; charset=utf-8",
-            "Content-Security-Policy": http.page_csp(config.authsignal_ui_origin, config.authsignal_sdk_url),
+            "Content-Security-Policy": http.page_csp(config.authsignal_ui_origins, config.authsignal_sdk_url),
         },
     )
 

@@ -98,16 +98,18 @@ class UserPoolClient:
             # `email` from Username, and the app client may not write `email` itself.
         )
 
-    def answer_challenge(self, email, session, answer):
+    def answer_challenge(self, username, session, answer):
+        # `username` is ChallengeParameters.USERNAME (the internal username), as the AWS
+        # SDKs send it; the hash is over the same name.
         return self._call(
             "RespondToAuthChallenge",
             ClientId=self.config.client_id,
             ChallengeName="CUSTOM_CHALLENGE",
             Session=session,
             ChallengeResponses={
-                "USERNAME": email,
+                "USERNAME": username,
                 "ANSWER": answer,
-                "SECRET_HASH": self._hash(email),
+                "SECRET_HASH": self._hash(username),
             },
         )
 
@@ -135,6 +137,12 @@ class UserPoolClient:
     def get_user(self, access_token):
         return self._call("GetUser", AccessToken=access_token)
 
+    def add_to_group(self, username, group):
+        """An admin call (the cleanup's marker): signed with the API function's role."""
+        return _call(self.config.region, self.config.cognito_endpoint_url, "AdminAddUserToGroup",
+                     {"UserPoolId": self.config.user_pool_id, "Username": username, "GroupName": group},
+                     CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS, signed=True)
+
 
 def mark_email_verified(region, user_pool_id, username, endpoint_url=None):
     """Called by the Verify trigger once the user has proven the email."""
@@ -151,3 +159,10 @@ def mark_email_verified(region, user_pool_id, username, endpoint_url=None):
         TRIGGER_TIMEOUT_SECONDS,
         signed=True,
     )
+
+
+def remove_from_group(region, user_pool_id, username, group, endpoint_url=None):
+    """Called by the Verify trigger: a user who proved their email leaves the cleanup's group."""
+    _call(region, endpoint_url, "AdminRemoveUserFromGroup",
+          {"UserPoolId": user_pool_id, "Username": username, "GroupName": group},
+          TRIGGER_CONNECT_TIMEOUT_SECONDS, TRIGGER_TIMEOUT_SECONDS, signed=True)

@@ -12,8 +12,6 @@ REFRESH_COOKIE = "cas_refresh"
 REFRESH_COOKIE_MAX_AGE = 30 * 24 * 3600  # Cognito's default refresh token validity
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 SIGN_IN_AGAIN = "Your session has ended. Sign in again."
-# For misconfigurations: what is wrong goes to the log, never to an anonymous caller.
-NOT_AVAILABLE = "Sign-in is not available right now. Try again later."
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +34,15 @@ class ApiError(ChaliceUnhandledError):
         self.code = code
         self.message = message
         self.headers = headers
+
+
+# A misconfiguration (missing setting, Authsignal 4xx, a UI origin the page may not frame)
+# is the operator's to fix: the caller gets this calm text, the detail goes to the log only.
+NOT_CONFIGURED = "Sign-in is not set up correctly on this site yet. We have logged the problem; try again later."
+
+
+def misconfigured():
+    return ApiError(500, "not_configured", NOT_CONFIGURED)
 
 
 def error_response(status, code, message, headers=None):
@@ -232,7 +239,7 @@ def bearer_token(request):
 WEB_SDK_POPUP_STYLE_HASH = "'sha256-5Az4NQb6dubGZHm0w3ZAqADXELlINI1b9WNySRWe9W4='"
 
 
-def page_csp(authsignal_ui_origin, sdk_url):
+def page_csp(authsignal_ui_origins, sdk_url):
     # The SDK's exact URL, not its origin: a CDN origin serves every npm package.
     sdk = urlsplit(sdk_url)
     sdk_source = f"{sdk.scheme}://{sdk.netloc}{sdk.path}"
@@ -243,7 +250,8 @@ def page_csp(authsignal_ui_origin, sdk_url):
             f"style-src 'self' {WEB_SDK_POPUP_STYLE_HASH}",
             "img-src 'self' data:",
             "connect-src 'self'",
-            f"frame-src {authsignal_ui_origin}",
+            # Exactly the tenant's UI origins: track's URL is refused on any other.
+            f"frame-src {' '.join(authsignal_ui_origins)}",
             "base-uri 'none'",
             "form-action 'self'",
             "frame-ancestors 'none'",

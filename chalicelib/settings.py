@@ -7,7 +7,7 @@ is read at import time.
 import ipaddress
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -48,14 +48,21 @@ class Settings:
     authsignal_api_url: str
     authsignal_tenant_id: str
     authsignal_action: str
-    authsignal_ui_origin: str
+    authsignal_ui_origins: tuple  # the origins the page may frame (SPEC 5: a list)
     authsignal_sdk_url: str
     start_min_seconds: float = DEFAULT_START_MIN_SECONDS
+    # The demo site's cleanup of never-verified sign-ups (chalicelib/cleanup.py); off by default.
+    cleanup_unverified_users: bool = False
+
+    def ui_origin_of(self, url):
+        """The origin of a challenge URL if the page may frame it, else None."""
+        origin = origin_of(url)
+        return origin if origin in self.authsignal_ui_origins else None
 
 
 def placeholder_problem(name, value, where="the stage's environment_variables in .chalice/config.json"):
-    """Why `value` cannot be the real `name` (a placeholder, or blank inside), or None."""
-    if _PLACEHOLDER.match(value.strip()) or any(c.isspace() for c in value.strip()):
+    """Why `value` cannot be the real `name` (a placeholder, or one in a list), or None."""
+    if any(_PLACEHOLDER.match(part) for part in value.split()):
         return (f"Setting {name} is still a placeholder ({value!r}): put the real value in {where}"
                 + (" (Authsignal portal > Settings > API keys)." if name.startswith("AUTHSIGNAL") else "."))
     return None
@@ -85,6 +92,51 @@ def _seconds(name, default):
     if not 0 <= seconds <= 10:
         raise SettingsError(f"Setting {name} must be a number of seconds from 0 to 10, not {value!r}.")
     return seconds
+
+
+def _switch(name):
+    """Off unless the stage sets exactly 'true'; anything but true/false/empty is a mistake."""
+    value = os.environ.get(name, "").strip().lower()
+    if value not in ("", "true", "false"):
+        raise SettingsError(f"Setting {name} must be true or false, not {value!r}.")
+    return value == "true"
+
+
+def origin_of(url):
+    """`scheme://host[:port]` of an http(s) URL, lower-case, default port left out."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    scheme = parts.scheme.lower()
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = 443 if scheme == "https" else 80
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
+
+
+def _ui_origins(value, local):
+    """AUTHSIGNAL_UI_ORIGIN: space-separated origins (the tenant's custom domains, or
+    https://mfa.authsignal.com); https only, except loopback in the offline dev stack."""
+    origins = []
+    for item in value.split():
+        parts = urlsplit(item)
+        origin = origin_of(item)
+        if origin is None or parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise SettingsError(
+                "AUTHSIGNAL_UI_ORIGIN must list origins (scheme and host, no path), separated "
+                f"by spaces, like https://mfa.authsignal.com; {item!r} is not one."
+            )
+        if not origin.startswith("https://") and not (local and _is_loopback(origin)):
+            raise SettingsError(
+                f"AUTHSIGNAL_UI_ORIGIN: {origin} must use https (only the offline dev stack "
+                "may name a loopback http origin)."
+            )
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)
 
 
 def _is_loopback(url):
@@ -121,21 +173,24 @@ def load(event=None):
     )
     if not region:
         raise SettingsError("Setting COGNITO_REGION is missing (or AWS_REGION).")
+    api_url = _require("AUTHSIGNAL_API_URL").rstrip("/")
+    local = _is_loopback(api_url) and not _running_in_lambda()
     settings = Settings(
         user_pool_id=event.get("userPoolId") or _require("COGNITO_USER_POOL_ID"),
         # Not the event's callerContext: that names the caller, not this app's client.
         client_id=os.environ.get("COGNITO_CLIENT_ID", "").strip() if event else _require("COGNITO_CLIENT_ID"),
         region=region,
         cognito_endpoint_url=os.environ.get("COGNITO_ENDPOINT_URL") or None,
-        authsignal_api_url=_require("AUTHSIGNAL_API_URL").rstrip("/"),
+        authsignal_api_url=api_url,
         authsignal_tenant_id=_require("AUTHSIGNAL_TENANT_ID"),
         authsignal_action=os.environ.get("AUTHSIGNAL_ACTION") or DEFAULT_ACTION,
-        authsignal_ui_origin=_require("AUTHSIGNAL_UI_ORIGIN").rstrip("/"),
+        authsignal_ui_origins=(),  # below: after the endpoints, whose message matters more
         authsignal_sdk_url=_require("AUTHSIGNAL_SDK_URL"),
         start_min_seconds=_seconds("AUTH_START_MIN_SECONDS", DEFAULT_START_MIN_SECONDS),
+        cleanup_unverified_users=_switch("CLEANUP_UNVERIFIED_USERS"),
     )
     _check_endpoints(settings)
-    return settings
+    return replace(settings, authsignal_ui_origins=_ui_origins(_require("AUTHSIGNAL_UI_ORIGIN"), local))
 
 
 def _check_endpoints(settings):

@@ -10,9 +10,9 @@ import re
 import time
 import unicodedata
 
-from chalicelib.authsignal_gateway import UNAVAILABLE
+from chalicelib.authsignal_gateway import BLOCKED, MISCONFIGURED, UNAVAILABLE
 from chalicelib.cognito_gateway import CognitoError, CognitoUnavailable
-from chalicelib.http import SIGN_IN_AGAIN, ApiError
+from chalicelib.http import SIGN_IN_AGAIN, ApiError, misconfigured
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ MAX_TOKEN_LENGTH = 4096
 EMAIL_PATTERN = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+")
 
 START_AGAIN = "Your sign-in attempt has expired or was already used. Start again."
+BLOCKED_MESSAGE = "Sign-in blocked: this sign-in was refused. If you think this is a mistake, contact the site's support."
 
 
 def normalize_email(value):
@@ -30,10 +31,11 @@ def normalize_email(value):
     characters (Unicode categories C*: control, format such as zero-width, unassigned,
     private use) or its domain does not encode as IDNA. Case is kept: the pool compares
     emails case-insensitively."""
-    email = unicodedata.normalize("NFC", value.strip())
-    if any(unicodedata.category(c).startswith("C") for c in email):
+    # Checked before stripping: str.strip() also drops some controls (\x1c-\x1f, \x85).
+    if any(unicodedata.category(c).startswith("C") for c in value):
         raise ApiError(400, "invalid_email", "The email address contains invisible or control characters. "
                        "Type it again by hand.")
+    email = unicodedata.normalize("NFC", value.strip())
     if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(email):
         raise ApiError(400, "invalid_email", "Enter a valid email address, like name@example.com.")
     import idna  # a dependency of requests; only this check needs its tables
@@ -62,16 +64,85 @@ def _map_error(error, unauthorized_message):
         return ApiError(429, "throttled", "Too many sign-in requests right now. Wait a minute and try again.")
     if code == "UserLambdaValidationException" and UNAVAILABLE in error.message:
         return _unavailable("Email verification")
+    if code == "UserLambdaValidationException" and BLOCKED in error.message:
+        log.warning("Sign-in blocked by an Authsignal rule (BLOCK or REVIEW_REQUIRED)")
+        return ApiError(403, "blocked", BLOCKED_MESSAGE)
+    if code == "UserLambdaValidationException" and MISCONFIGURED in error.message:
+        # The trigger's message says what to fix; it never holds a secret or an email.
+        log.error("Misconfiguration reported by a trigger: %s", error.message)
+        return misconfigured()
+    if code == "UnexpectedLambdaException":
+        log.error(
+            "A Cognito trigger did not answer in time (Cognito waits 5 s, 3 attempts): %s "
+            "Check that trigger's log for a slow cold start or a hung Authsignal call.",
+            error.message,
+        )
+        return _unavailable()
     log.warning("Cognito refused a call: %s", code)
     return _unavailable()
 
 
-def _challenge(response):
-    url = (response.get("ChallengeParameters") or {}).get("url")
-    if response.get("ChallengeName") != "CUSTOM_CHALLENGE" or not url or not response.get("Session"):
+def _challenge(pool, response, email):
+    parameters = response.get("ChallengeParameters") or {}
+    url, username = parameters.get("url"), parameters.get("USERNAME")
+    if response.get("ChallengeName") != "CUSTOM_CHALLENGE" or not url or not username or not response.get("Session"):
         log.warning("Cognito answered without a challenge: %s", response.get("ChallengeName"))
         raise _unavailable()
-    return {"status": "CHALLENGE", "session": response["Session"], "challengeUrl": url}
+    return {"status": "CHALLENGE", "session": seal_session(pool.config, response["Session"], username, email),
+            "challengeUrl": url}
+
+
+def _binding_key(config):
+    import hashlib  # lazily, as in cognito_gateway: the page never needs libcrypto
+    import hmac
+
+    from chalicelib import settings
+
+    secret = settings.secret("COGNITO_CLIENT_SECRET", config.region)
+    return hmac.new(secret.encode(), b"cognito-authsignal session binding v1", hashlib.sha256).digest()
+
+
+def _b64(data):
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _email_digest(email):
+    # Fixed length, so the session's length says nothing about the address.
+    import hashlib
+
+    return hashlib.sha256(email.lower().encode()).hexdigest()[:32]
+
+
+def seal_session(config, session, username, email):
+    """The page's opaque `session`: Cognito's Session, the USERNAME Cognito named for it
+    (ChallengeParameters.USERNAME) and the email it started with, under a MAC so the
+    page cannot pick another user."""
+    import hashlib
+    import hmac
+
+    payload = _b64(json.dumps([username, _email_digest(email), session], separators=(",", ":")).encode())
+    mac = _b64(hmac.new(_binding_key(config), payload.encode(), hashlib.sha256).digest())
+    return f"{payload}.{mac}"
+
+
+def open_session(config, sealed, email):
+    """(username, Cognito Session) from the page's `session`; 401 if it was altered or
+    started for another email."""
+    import hashlib
+    import hmac
+
+    payload, _, mac = sealed.rpartition(".")
+    expected = _b64(hmac.new(_binding_key(config), payload.encode(), hashlib.sha256).digest())
+    if not payload or not hmac.compare_digest(expected.encode(), mac.encode()):
+        raise ApiError(401, "not_authorized", START_AGAIN)
+    username, started_with, session = json.loads(_unb64(payload))
+    if started_with != _email_digest(email):
+        raise ApiError(401, "not_authorized", START_AGAIN)
+    return username, session
 
 
 def jwt_claims(token):
@@ -107,16 +178,18 @@ def start(pool, email, min_seconds=0.0):
 def _start(pool, email):
     try:
         try:
-            return _challenge(pool.start_custom_auth(email))
+            return _challenge(pool, pool.start_custom_auth(email), email)
         except CognitoError as error:
             if error.code != "UserNotFoundException":
                 raise
         try:
-            pool.sign_up(email)
+            signed_up = pool.sign_up(email)
         except CognitoError as error:
             if error.code != "UsernameExistsException":  # a parallel first sign-in won
                 raise
-        return _challenge(pool.start_custom_auth(email))
+        else:
+            _mark_for_cleanup(pool, signed_up.get("UserSub"))
+        return _challenge(pool, pool.start_custom_auth(email), email)
     except CognitoError as error:
         if error.code == "InvalidParameterException":
             raise ApiError(400, "invalid_email", "Cognito does not accept this email address. Check it and try again.") from None
@@ -125,15 +198,33 @@ def _start(pool, email):
         raise _map_error(error, START_AGAIN) from None
 
 
-def finish(pool, email, session, token):
-    """Send the Authsignal token as the answer. Returns (body, refresh cookie value)."""
+def _mark_for_cleanup(pool, username):
+    """With the demo site's cleanup on, a new sign-up joins the group the job may delete from
+    (chalicelib/cleanup.py). A failure only means this user is never cleaned up: logged."""
+    if not pool.config.cleanup_unverified_users or not username:
+        return
+    from chalicelib.cleanup import PENDING_GROUP
+
     try:
-        response = pool.answer_challenge(email, session, token)
+        pool.add_to_group(username, PENDING_GROUP)
+    except (CognitoError, CognitoUnavailable) as error:
+        log.warning("Could not add a new sign-up to group %s (%s): the cleanup will not touch it",
+                    PENDING_GROUP, getattr(error, "code", error))
+
+
+def finish(pool, email, session, token):
+    """Send the Authsignal token as the answer. Returns (body, refresh cookie value).
+
+    The answer names the user Cognito named (inside `session`), not `email`: that works
+    whether or not Cognito accepts the email alias there, as the AWS SDKs do."""
+    username, cognito_session = open_session(pool.config, session, email)
+    try:
+        response = pool.answer_challenge(username, cognito_session, token)
     except (CognitoError, CognitoUnavailable) as error:
         raise _map_error(error, START_AGAIN) from None
     result = response.get("AuthenticationResult")
     if not result:
-        return _challenge(response), None
+        return _challenge(pool, response, email), None
     sub = jwt_claims(result["IdToken"])["sub"]
     return _signed_in(result), f"{sub}:{result['RefreshToken']}"
 
@@ -167,10 +258,15 @@ def sign_out(pool, cookies):
         try:
             pool.revoke(refresh_token)
         except CognitoError as error:
-            if error.code in ("NotAuthorizedException", "UnsupportedTokenTypeException"):
-                log.info("RevokeToken refused the cookie's token: %s", error.code)
-            else:
+            # What RevokeToken answers for an unknown or revoked token is unconfirmed (its
+            # model declares no NotAuthorizedException): a refusal of the token itself means
+            # nothing is left to revoke; UnauthorizedException is our client secret.
+            if error.code == "UnauthorizedException":
+                log.error("RevokeToken failed (%s): misconfiguration, Cognito refused the client secret (check COGNITO_CLIENT_SECRET)", error.code)
+            elif error.code in ("TooManyRequestsException", "InternalErrorException"):
                 log.error("RevokeToken failed (%s): the refresh token may still be valid", error.code)
+            else:
+                log.info("RevokeToken refused the cookie's token: %s", error.code)
         except CognitoUnavailable as error:
             log.error("RevokeToken did not answer (%s): the refresh token may still be valid", error)
 

@@ -105,7 +105,8 @@ def running(*extra_args, project_dir=None):
             authsignal_url=f"http://127.0.0.1:{ports['authsignal']}",
             cognito_url=f"http://127.0.0.1:{ports['cognito']}",
             project_dir=project_dir,
-            env={**endpoint_overrides("127.0.0.1", ports["authsignal"], ports["cognito"]), **settings},
+            env={**endpoint_overrides("127.0.0.1", ports["authsignal"], ports["cognito"],
+                                      "--custom-domain" in extra_args), **settings},
             log=log,
         )
     finally:

@@ -3,6 +3,7 @@
     python -m devstack [--app-port 8000] [--authsignal-port 8001] [--cognito-port 8002]
                        [--set NAME=VALUE ...] [--linked-project DIR]
                        [--default-outcome OUTCOME] [--rule EMAIL=OUTCOME ...]
+                       [--custom-domain] [--json-content-type TYPE]
 
 Each service is a child process whose output is shown with a prefix. Ctrl-C (or
 SIGTERM, or any child dying) stops all three. With other ports than the defaults,
@@ -32,12 +33,19 @@ PROJECT_ENTRIES = ("app.py", "chalicelib", "triggers", "static", "vendor", "requ
 READY_TIMEOUT_SECONDS = 60
 
 
-def endpoint_overrides(host, authsignal_port, cognito_port):
+def custom_domain(authsignal_port):
+    """The dev tenant's "custom domain": the emulator itself under another host name, so
+    another origin serves its pre-built UI."""
+    return f"http://localhost:{authsignal_port}"
+
+
+def endpoint_overrides(host, authsignal_port, cognito_port, with_custom_domain=False):
     authsignal = f"http://{host}:{authsignal_port}"
+    ui_origins = [authsignal] + ([custom_domain(authsignal_port)] if with_custom_domain else [])
     return {
         "COGNITO_ENDPOINT_URL": f"http://{host}:{cognito_port}",
         "AUTHSIGNAL_API_URL": f"{authsignal}/v1",
-        "AUTHSIGNAL_UI_ORIGIN": authsignal,
+        "AUTHSIGNAL_UI_ORIGIN": " ".join(ui_origins),
         "AUTHSIGNAL_SDK_URL": f"{authsignal}/sdk/@authsignal/browser@1.16.0/dist/index.min.js",
     }
 
@@ -66,9 +74,9 @@ def linked_project(overrides, target=None):
 
 
 class Service:
-    def __init__(self, name, command, cwd=ROOT):
+    def __init__(self, name, command, cwd=ROOT, env=None):
         self.name = name
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.process = subprocess.Popen(
             command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             text=True, bufsize=1, start_new_session=True,
@@ -135,6 +143,10 @@ def authsignal_options(args):
     options = [f"--rule={rule}" for rule in args.rule]
     if args.default_outcome:
         options.append(f"--default-outcome={args.default_outcome}")
+    if args.custom_domain:
+        options.append(f"--custom-domain={custom_domain(args.authsignal_port)}")
+    if args.json_content_type:
+        options.append(f"--json-content-type={args.json_content_type}")
     return options
 
 
@@ -157,11 +169,16 @@ def main(argv=None):
                         "(CHALLENGE, ALLOW, BLOCK or REVIEW_REQUIRED; default CHALLENGE)")
     parser.add_argument("--rule", action="append", default=[], metavar="EMAIL=OUTCOME",
                         help="a dev tenant rule: track for EMAIL answers OUTCOME")
+    parser.add_argument("--custom-domain", action="store_true",
+                        help="the dev tenant serves its UI on a second origin (http://localhost:<authsignal "
+                        "port>) and the app's AUTHSIGNAL_UI_ORIGIN lists both")
+    parser.add_argument("--json-content-type", help="the Authsignal emulator answers its server API with "
+                        "this Content-Type, e.g. 'application/json; charset=utf-8'")
     parser.add_argument("--linked-project", help="where to put the linked project copy (default: .devstack/project)")
     args = parser.parse_args(argv)
 
     python = sys.executable
-    overrides = endpoint_overrides(args.host, args.authsignal_port, args.cognito_port)
+    overrides = endpoint_overrides(args.host, args.authsignal_port, args.cognito_port, args.custom_domain)
     overrides.update(args.set)
     stage = local_stage_env()
     defaults = all(stage.get(name) == value for name, value in overrides.items())
@@ -173,17 +190,21 @@ def main(argv=None):
             python, "-m", "devstack.authsignal", "--host", args.host,
             "--port", str(args.authsignal_port), "--project-dir", ROOT, "--stage", STAGE,
             *authsignal_options(args)]))
-        from triggers.connect import CLIENT_SETTINGS  # the dev client's permissions are the deployed one's
+        from chalicelib.cleanup import PENDING_GROUP  # the dev pool is set up as `connect` sets up one
+        from triggers.connect import CLIENT_SETTINGS
 
         services.append(Service("cognito", [
             python, "-m", "devstack.cognito", "--host", args.host, "--port", str(args.cognito_port),
             "--project-dir", ROOT, "--stage", STAGE,
-            "--write-attributes=" + ",".join(CLIENT_SETTINGS["WriteAttributes"]),
+            "--write-attributes=" + ",".join(CLIENT_SETTINGS["WriteAttributes"]), "--group=" + PENDING_GROUP,
             *[f"--env={name}={value}" for name, value in overrides.items()]]))
         for service in services:
             service.wait_ready()
         app_dir = ROOT if defaults else linked_project(overrides, args.linked_project)
-        app = Service("app", chalice_command(args.host, args.app_port, not args.no_autoreload), cwd=app_dir)
+        # The app's admin calls (the cleanup's group) are signed; the emulator accepts any key,
+        # and a real one never needs to reach it.
+        app = Service("app", chalice_command(args.host, args.app_port, not args.no_autoreload), cwd=app_dir,
+                      env={"AWS_ACCESS_KEY_ID": "devstack", "AWS_SECRET_ACCESS_KEY": "devstack"})
         services.append(app)
         app_url = f"http://{args.host}:{args.app_port}"
         app.wait_ready(check=_answers(app_url + "/config"))

@@ -168,21 +168,40 @@
     return state.authsignal;
   }
 
+  // What the pre-built UI reported through onError ({errorCode, statusCode}).
+  function uiErrorText(error) {
+    const code = error.errorCode || "";
+    if (code === "expired_token") return "The verification expired before it was finished.";
+    if (code === "invalid_token") return "The verification link was not valid.";
+    if (error.statusCode === 429) return "Too many verification attempts right now. Wait a few minutes.";
+    if (error.statusCode >= 500) return "Authsignal could not complete the verification right now.";
+    return `The verification dialog reported a problem${code ? ` (${code})` : ""}.`;
+  }
+
   async function signIn(email) {
     announce("Starting sign-in…", "progress");
     const client = await authsignalClient();
     let answer = await call("auth/start", { email });
     while (answer.status === "CHALLENGE") {
-      announce(`Waiting for you: we emailed a code to ${email}. Enter it in the dialog.`, "progress");
-      const { token } = await client.launch(answer.challengeUrl, { mode: "popup" });
+      // The tenant decides the method (code, link, authenticator app, passkey…).
+      announce("Waiting for you: verify it's you in the Authsignal dialog.", "progress");
+      let uiError = null;
+      const { token } = await client.launch(answer.challengeUrl, {
+        mode: "popup",
+        onError: (error) => {
+          uiError = error || {};
+          announce(uiErrorText(uiError), "error");
+        },
+      });
       if (!token) {
-        announce("Sign-in cancelled. Nothing was changed; sign in again whenever you are ready.");
+        if (uiError) announce(`${uiErrorText(uiError)} Sign in again to get a new one.`, "error");
+        else announce("Sign-in cancelled. Nothing was changed; sign in again whenever you are ready.");
         return false;
       }
       announce("Checking the result with Cognito…", "progress");
       answer = await call("auth/finish", { email, session: answer.session, token });
       if (answer.status === "CHALLENGE") {
-        announce("That code was not accepted. We opened a new challenge: try once more.", "error");
+        announce("That verification was not accepted. We opened a new challenge: try once more.", "error");
       }
     }
     showSignedIn(answer, true);

@@ -50,6 +50,17 @@ def browser_stack():
     shutil.rmtree(project_dir, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def custom_domain_stack():
+    """A dev stack whose tenant serves its UI on a second origin (a custom domain), with the
+    app's AUTHSIGNAL_UI_ORIGIN listing both; the page loads the SDK as browser_stack's does."""
+    project_dir = os.path.join(ROOT, ".devstack", f"project-domain-{os.getpid()}")
+    with running_devstack("--custom-domain", "--set", f"AUTHSIGNAL_SDK_URL={production_sdk_url()}",
+                          project_dir=project_dir) as stack:
+        yield stack
+    shutil.rmtree(project_dir, ignore_errors=True)
+
+
 @pytest.fixture
 def local_env(devstack, monkeypatch):
     """This process's environment set to the local stage, for calling triggers directly."""

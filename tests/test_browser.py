@@ -121,7 +121,7 @@ def open_page(browser, browser_stack, sdk_bytes):
             watch.left_loopback.append(url)
             route.abort("blockedbyclient")
 
-    def opener(screen="desktop", scheme="light"):
+    def opener(screen="desktop", scheme="light", stack=None):
         watch = Watch()
         context = browser.new_context(color_scheme=scheme, reduced_motion="reduce", **SCREENS[screen])
         contexts.append(context)
@@ -132,7 +132,7 @@ def open_page(browser, browser_stack, sdk_bytes):
         page = context.new_page()
         page.on("console", watch.on_console)
         page.on("pageerror", lambda error: watch.page_errors.append(str(error)))
-        page.goto(browser_stack.app_url + "/")
+        page.goto((stack or browser_stack).app_url + "/")
         expect(page.get_by_label("Email")).to_be_visible()
         return page, watch
 
@@ -355,3 +355,39 @@ def test_the_sdk_loads_from_the_production_url_and_its_popup_style_is_allowed(op
     assert container.evaluate("(element) => getComputedStyle(element).position") == "fixed"
     assert container.evaluate("(element) => getComputedStyle(element).zIndex") == "2147483647"
     watch.assert_clean()
+
+
+# ---- fidelity: a tenant's custom domain, and errors the pre-built UI reports ----------------------
+
+
+def test_sign_in_through_the_tenants_custom_domain(open_page, custom_domain_stack, email):
+    """The tenant serves its UI on a second origin; with AUTHSIGNAL_UI_ORIGIN listing both,
+    the CSP frames it and the sign-in works through it."""
+    page, watch = open_page(stack=custom_domain_stack)
+    domain = custom_domain_stack.authsignal_url.replace("127.0.0.1", "localhost")
+    challenge = start_sign_in(page, email)
+    assert page.get_by_title(CHALLENGE_TITLE).get_attribute("src").startswith(domain + "/challenge?")
+    challenge.get_by_label("Verification code").fill(code_for(custom_domain_stack, email))
+    challenge.get_by_role("button", name="Verify").click()
+    expect_signed_in(page, email)
+    watch.assert_clean()
+
+
+def test_an_error_reported_by_the_ui_is_explained(open_page, browser_stack, email):
+    page, watch = open_page()
+    # The UI finds its link not valid (as for a token from elsewhere) and says so via onError.
+    page.route("**/challenge?token=*", lambda route: route.continue_(
+        url=route.request.url.replace("token=", "token=broken")))
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Sign in").click()
+    status = page.get_by_role("status")
+    expect(status).to_have_text("The verification link was not valid.")
+    expect(status).to_have_attribute("data-kind", "error")
+    page.mouse.click(8, 8)  # the person closes the dialog
+    expect(status).to_have_text("The verification link was not valid. Sign in again to get a new one.")
+    page.unroute("**/challenge?token=*")
+    challenge = start_sign_in(page, email)
+    challenge.get_by_label("Verification code").fill(code_for(browser_stack, email))
+    challenge.get_by_role("button", name="Verify").click()
+    expect_signed_in(page, email)
+    watch.assert_clean(("/challenge", 400))

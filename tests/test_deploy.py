@@ -163,6 +163,8 @@ def test_new_pool_client_triggers_permissions_secrets_and_config(aws, project):
     assert client["AuthSessionValidity"] == 10
     assert pool["DeletionProtection"] == "ACTIVE"
     assert client["EnableTokenRevocation"] is True
+    assert client["WriteAttributes"] == ["locale"]  # never email: no moving an account onto another address
+    assert aws.idp.get_group(UserPoolId=pool_id, GroupName=connect.PENDING_GROUP)["Group"]["GroupName"]
 
     for name in TRIGGERS.values():
         assert invoke_sources(aws, functions[name]) == [
@@ -318,6 +320,33 @@ def test_api_stage_is_throttled_idempotently_with_options(aws, project):
     for rate, burst in ((0, 5), (5, 0), (5, 2.5)):
         with pytest.raises(connect.ConnectError, match="throttling"):
             run(project_dir, rate_limit=rate, burst_limit=burst)
+
+
+def test_adopting_a_client_that_lets_users_write_email_fixes_it_and_says_so(aws, project):
+    """An adopted pool whose client (found by name) was created without WriteAttributes, and
+    which already has users: connect restricts the client and says what it will touch."""
+    project_dir, functions = project
+    pool_id = aws.idp.create_user_pool(PoolName="existing", UsernameAttributes=["email"],
+                                       UsernameConfiguration={"CaseSensitive": False})["UserPool"]["Id"]
+    client_id = aws.idp.create_user_pool_client(UserPoolId=pool_id, ClientName="cognito-authsignal-prod",
+                                                GenerateSecret=True)["UserPoolClient"]["ClientId"]
+    assert "WriteAttributes" not in aws.idp.describe_user_pool_client(UserPoolId=pool_id,
+                                                                      ClientId=client_id)["UserPoolClient"]
+    for i in range(3):
+        aws.idp.admin_create_user(UserPoolId=pool_id, Username=f"existing-{i}@example.com")
+
+    done, output = run(project_dir, pool_id=pool_id)
+    client = aws.idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+    assert client["WriteAttributes"] == ["locale"]
+    assert f"updated app client {client_id}" in output and "can no longer change their own email" in output
+    assert "every standard attribute, email included" in output  # what it was
+    assert f"User pool {pool_id} already has about 3 user(s)" in output
+    assert "cleanup job is off" in output and connect.PENDING_GROUP in output
+    assert "never deletes admin-created, federated, other clients' or verified users" in output
+    assert aws.idp.list_users_in_group(UserPoolId=pool_id, GroupName=connect.PENDING_GROUP)["Users"] == []
+
+    done, output = run(project_dir)  # fixed: the next run changes nothing
+    assert done == [] and "Nothing to do" in output
 
 
 def test_a_run_that_lost_its_config_finds_its_pool_and_client_by_name(aws, project):
@@ -558,13 +587,18 @@ def test_no_credentials(aws, project, tmp_path):
 
 LOGS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 # What each function may do once connected, besides writing its own logs.
+# With the cleanup on (the tests below turn it on): the API puts new sign-ups in the
+# cleanup's group, Verify takes proven users out, the job deletes the rest.
 NEEDS = {
     "pre_sign_up": set(),
     "define_auth_challenge": set(),
     "create_auth_challenge": {"ssm:GetParameter"},
-    "verify_auth_challenge_response": {"ssm:GetParameter", "cognito-idp:AdminUpdateUserAttributes"},
-    "api_handler": {"ssm:GetParameter"},  # Cognito's unauthenticated operations need no IAM action
-    "delete_unverified_users": {"cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"},
+    "verify_auth_challenge_response": {"ssm:GetParameter", "cognito-idp:AdminUpdateUserAttributes",
+                                       "cognito-idp:AdminRemoveUserFromGroup"},
+    # Otherwise Cognito's unauthenticated operations, which need no IAM action.
+    "api_handler": {"ssm:GetParameter", "cognito-idp:AdminAddUserToGroup"},
+    "delete_unverified_users": {"cognito-idp:ListUsersInGroup", "cognito-idp:AdminRemoveUserFromGroup",
+                                "cognito-idp:AdminDeleteUser"},
 }
 
 
@@ -640,8 +674,11 @@ def test_stage_policies_take_the_partition_from_the_arns():
         group = f"arn:aws-cn:logs:cn-north-1:123456789012:log-group:/aws/lambda/cognito-authsignal-prod-{name}"
         arns = {f"arn:aws-cn:ssm:cn-north-1:123456789012:parameter{p}" for p in parameters.values()}
         assert policy_problems(document, "arn:aws-cn:", pool, arns, group) == [], name
-    without = connect.stage_policies(functions, pool, parameters, cleanup=False)["delete_unverified_users"]
-    assert {a for s in without["Statement"] for a in s["Action"]} == LOGS
+    without = connect.stage_policies(functions, pool, parameters, cleanup=False)
+    assert {a for s in without["delete_unverified_users"]["Statement"] for a in s["Action"]} == LOGS
+    assert {a for s in without["api_handler"]["Statement"] for a in s["Action"]} == LOGS | {"ssm:GetParameter"}
+    assert "cognito-idp:AdminRemoveUserFromGroup" not in {
+        a for s in without["verify_auth_challenge_response"]["Statement"] for a in s["Action"]}
 
 
 def test_connect_writes_each_stages_own_least_privilege_policies(aws, project):

@@ -116,3 +116,42 @@ def test_logs_hold_no_secrets(http, devstack, email):
     for secret in (finished["accessToken"], finished["idToken"], email,
                    devstack.local_env()["COGNITO_CLIENT_SECRET"], devstack.local_env()["AUTHSIGNAL_SECRET_KEY"]):
         assert secret not in text
+
+
+@pytest.fixture(params=[False, True], ids=["email-alias-accepted", "strict-username"])
+def username_mode(devstack, request):
+    """Whether Cognito accepts the email alias as USERNAME in RespondToAuthChallenge is
+    unconfirmed: the app must work either way."""
+    def strict(value):
+        requests.post(devstack.cognito_url + "/_dev/settings", json={"strictUsername": value},
+                      timeout=5).raise_for_status()
+    strict(request.param)
+    yield request.param
+    strict(False)
+
+
+def test_sign_in_works_whether_or_not_cognito_accepts_the_email_there(http, devstack, email, username_mode):
+    first = claims(sign_in(http, devstack, email).json()["idToken"])
+    second = claims(sign_in(http, devstack, email).json()["idToken"])
+    assert first["sub"] == second["sub"] and first["email"] == email
+
+
+def test_the_session_binds_the_user_and_the_page_cannot_change_it(http, devstack, email):
+    import base64
+    import json
+
+    victim = f"victim-{email}"
+    sign_in(http, devstack, victim)
+    challenge = start(http, devstack, email)
+    token = devstack.token_for(challenge["challengeUrl"], email)
+    payload, _, mac = challenge["session"].rpartition(".")
+    username, started_with, session = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert username != email and email not in started_with  # Cognito's internal username, not the alias
+    forged = base64.urlsafe_b64encode(json.dumps([victim, victim, session]).encode()).decode().rstrip("=")
+    for body in ({"email": victim, "session": f"{forged}.{mac}", "token": token},
+                 {"email": victim, "session": challenge["session"], "token": token}):
+        refused = http.post(url(devstack, "/auth/finish"), timeout=15, json=body)
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "not_authorized"
+    finished = http.post(url(devstack, "/auth/finish"), timeout=15,
+                         json={"email": email.upper(), "session": challenge["session"], "token": token})
+    assert claims(finished.json()["idToken"])["email"] == email

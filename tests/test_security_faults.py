@@ -13,6 +13,7 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from tests.conftest import ROOT, free_port
 from tests.security_helpers import (
@@ -353,3 +354,110 @@ def test_cognito_refusing_connections(devstack, client, monkeypatch, caplog):
     assert_clear_failure(response, elapsed, 503)
     in_process_sign_in(devstack, client, email)
     assert email not in caplog.text
+
+
+# ------------------------------------------------------------------ what the tenant and Cognito really do
+# Each ends in a clear message, a log line that says what to fix, and a next sign-in that works.
+
+
+def tenant(devstack, body):
+    response = requests.post(devstack.authsignal_url + "/_dev/tenant", json=body, timeout=5)
+    response.raise_for_status()
+
+
+def assert_not_configured(response):
+    error = assert_error(response, 500, "not_configured")
+    for leak in ("AUTHSIGNAL", "Exception", "http://", "portal", "secret"):
+        assert leak not in error["message"], (leak, error)
+    assert_not_signed_in(response)
+
+
+@pytest.mark.parametrize("outcome", ["BLOCK", "REVIEW_REQUIRED"])
+def test_a_blocked_user_gets_403_sign_in_blocked(devstack, user, outcome):
+    since = len(devstack.log)
+    tenant(devstack, {"rules": {user.email: outcome}})
+    try:
+        response = user.post("/auth/start", {"email": user.email})
+    finally:
+        tenant(devstack, {"rules": {user.email: None}})
+    error = assert_error(response, 403, "blocked")
+    assert error["message"].startswith("Sign-in blocked")
+    assert_not_signed_in(response)
+    assert "Sign-in blocked by an Authsignal rule" in new_log_lines(devstack, since)
+    user.sign_in()
+
+
+def test_allow_for_an_enrolled_user_is_a_logged_misconfiguration(devstack, user):
+    user.sign_in()  # enrolled now
+    since = len(devstack.log)
+    tenant(devstack, {"rules": {user.email: "ALLOW"}})
+    try:
+        response = user.post("/auth/start", {"email": user.email})
+    finally:
+        tenant(devstack, {"rules": {user.email: None}})
+    assert_not_configured(response)
+    assert "default outcome CHALLENGE" in new_log_lines(devstack, since)
+    user.sign_in()
+
+
+def test_authsignal_401_is_a_misconfiguration_not_an_outage(devstack, user):
+    since = len(devstack.log)
+    devstack.fault("authsignal", "track", "401")
+    assert_not_configured(user.post("/auth/start", {"email": user.email}))
+    assert "check AUTHSIGNAL_SECRET_KEY" in new_log_lines(devstack, since)
+    user.sign_in()
+
+
+def test_a_challenge_url_on_a_foreign_origin_never_reaches_the_page(devstack, user):
+    since = len(devstack.log)
+    tenant(devstack, {"customDomain": devstack.authsignal_url.replace("127.0.0.1", "localhost")})
+    try:
+        response = user.post("/auth/start", {"email": user.email})
+    finally:
+        tenant(devstack, {"customDomain": None})
+    assert_not_configured(response)
+    assert "localhost" not in response.text
+    assert "not in AUTHSIGNAL_UI_ORIGIN" in new_log_lines(devstack, since)
+    user.sign_in()
+
+
+def trigger_delay(devstack, trigger, seconds, count):
+    response = requests.post(devstack.cognito_url + "/_dev/faults", timeout=5,
+                             json={"trigger": trigger, "fault": "delay", "seconds": seconds, "count": count})
+    response.raise_for_status()
+
+
+def test_a_trigger_past_5_s_is_retried_and_the_retry_does_no_harm(devstack, user):
+    """Create's first attempt takes 6 s (a slow cold start): Cognito gives up on it at 5 s
+    and invokes Create again. The abandoned attempt still runs (a second track); the user
+    gets the retry's challenge, one code, and signs in with it."""
+    user.sign_in()
+    before = devstack.stats("cognito")["invocations"].get("create_auth_challenge", 0)
+    tracks = devstack.stats("authsignal")["calls"]["track"]
+    trigger_delay(devstack, "CreateAuthChallenge", 6, 1)
+    challenge = user.start()
+    assert devstack.stats("cognito")["invocations"]["create_auth_challenge"] == before + 2
+    time.sleep(1.5)  # the abandoned attempt wakes and tracks too
+    assert devstack.stats("authsignal")["calls"]["track"] == tracks + 2
+    mails = len(devstack.mailbox(user.email))
+    token = user.prove(challenge["challengeUrl"])
+    assert len(devstack.mailbox(user.email)) == mails + 1  # one code for this sign-in
+    finished = user.finish(challenge["session"], token)
+    assert finished.json()["status"] == "SIGNED_IN"
+
+
+def test_a_hanging_trigger_is_a_503_with_a_log_line_and_the_next_sign_in_works(devstack, user):
+    # Cognito's limit scaled down to 1 s, so that its three attempts end before the app's
+    # own read timeout and the app sees Cognito's UnexpectedLambdaException.
+    since = len(devstack.log)
+    requests.post(devstack.cognito_url + "/_dev/settings", json={"triggerTimeoutSeconds": 1}, timeout=5).raise_for_status()
+    try:
+        trigger_delay(devstack, "CreateAuthChallenge", 1.5, 3)
+        response, elapsed = _timed(lambda: user.post("/auth/start", {"email": user.email}))
+    finally:
+        requests.post(devstack.cognito_url + "/_dev/settings", json={"triggerTimeoutSeconds": 5}, timeout=5)
+    assert_clear_failure(response, elapsed, 503)
+    lines = new_log_lines(devstack, since)
+    assert "attempt 3 of 3" in lines
+    assert "A Cognito trigger did not answer in time" in lines and "CreateAuthChallenge" in lines
+    user.sign_in()

@@ -115,7 +115,7 @@ def test_secret_from_ssm_parameter_store(env, monkeypatch):
 
 
 @pytest.mark.parametrize("value", ["REPLACE-with-your-tenant-id", "replace with your tenant", "...", "<tenant>",
-                                   "changeme", "your-tenant-id", "TODO", "xxxx", "two words"])
+                                   "changeme", "your-tenant-id", "TODO", "xxxx", "real-id REPLACE-me"])
 def test_placeholders_are_refused_with_where_to_put_the_real_value(env, value):
     env({**DEPLOYED, "AUTHSIGNAL_TENANT_ID": value})
     with pytest.raises(settings.SettingsError) as error:
@@ -138,3 +138,59 @@ def test_a_trigger_takes_the_pool_and_region_from_its_event(env):
     assert config.client_id == ""  # the event names the caller's client, not this app's
     with pytest.raises(settings.SettingsError, match="COGNITO_REGION"):
         settings.load()  # the API handler has no event to take them from
+
+
+@pytest.mark.parametrize("value,on", [(None, False), ("", False), ("false", False), ("true", True), ("TRUE", True)])
+def test_the_cleanup_is_off_unless_the_stage_turns_it_on(env, monkeypatch, value, on):
+    env(LOCAL)
+    monkeypatch.delenv("CLEANUP_UNVERIFIED_USERS", raising=False)
+    if value is not None:
+        monkeypatch.setenv("CLEANUP_UNVERIFIED_USERS", value)
+    assert settings.load().cleanup_unverified_users is on
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "on", "ture"])
+def test_a_cleanup_switch_that_is_not_true_or_false_is_refused(env, monkeypatch, value):
+    env(LOCAL)
+    monkeypatch.setenv("CLEANUP_UNVERIFIED_USERS", value)
+    with pytest.raises(settings.SettingsError, match="CLEANUP_UNVERIFIED_USERS"):
+        settings.load()
+
+
+def test_the_deployed_stages_leave_the_cleanup_off():
+    import json
+    import os
+
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".chalice", "config.json")) as f:
+        config = json.load(f)
+    for stage in ("dev", "prod"):
+        variables = {**config["environment_variables"], **config["stages"][stage]["environment_variables"]}
+        assert variables.get("CLEANUP_UNVERIFIED_USERS", "false") != "true", stage
+
+
+def test_ui_origins_are_a_space_separated_list_of_origins(env):
+    env({**DEPLOYED, "AUTHSIGNAL_UI_ORIGIN": " https://auth.example.com  https://MFA.authsignal.com:443/ "})
+    config = settings.load()
+    assert config.authsignal_ui_origins == ("https://auth.example.com", "https://mfa.authsignal.com")
+    assert config.ui_origin_of("https://auth.example.com/challenge?token=t") == "https://auth.example.com"
+    assert config.ui_origin_of("https://mfa.authsignal.com:443/x?token=t") == "https://mfa.authsignal.com"
+    for foreign in ("https://evil.example.com/x?token=t", "http://auth.example.com/x?token=t",
+                    "https://auth.example.com:8443/x", "javascript:alert(1)", "not a url", ""):
+        assert config.ui_origin_of(foreign) is None
+
+
+@pytest.mark.parametrize("value, message", [
+    ("https://mfa.authsignal.com/challenge", "no path"),
+    ("mfa.authsignal.com", "no path"),
+    ("https://auth.example.com http://auth.example.com", "must use https"),
+    ("http://127.0.0.1:8001", "must use https"),  # loopback http only in the dev stack
+])
+def test_deployed_ui_origins_must_be_https_origins(env, value, message):
+    env({**DEPLOYED, "AUTHSIGNAL_UI_ORIGIN": value})
+    with pytest.raises(settings.SettingsError, match=message):
+        settings.load()
+
+
+def test_the_dev_stack_may_frame_a_loopback_http_origin(env):
+    env({**LOCAL, "AUTHSIGNAL_UI_ORIGIN": "http://127.0.0.1:8001 http://localhost:9001"})
+    assert settings.load().authsignal_ui_origins == ("http://127.0.0.1:8001", "http://localhost:9001")

@@ -75,4 +75,20 @@ def verify_auth_challenge_response(event, context):
         cognito_gateway.mark_email_verified(
             config.region, config.user_pool_id, event["userName"], config.cognito_endpoint_url
         )
+        if config.cleanup_unverified_users:
+            _leave_cleanup_group(event, config)
     return _respond(event, {"answerCorrect": correct})
+
+
+def _leave_cleanup_group(event, config):
+    """A user who proved their email is no longer the cleanup's to delete. Best effort: the
+    job also takes verified members out, so a failure here is logged, not raised."""
+    from chalicelib import cognito_gateway
+    from chalicelib.cleanup import PENDING_GROUP
+
+    try:
+        cognito_gateway.remove_from_group(event["region"], event["userPoolId"], event["userName"], PENDING_GROUP,
+                                          config.cognito_endpoint_url)
+    except (cognito_gateway.CognitoError, cognito_gateway.CognitoUnavailable) as error:
+        log.warning("Could not take a verified user out of group %s: %s", PENDING_GROUP,
+                    getattr(error, "code", error))

@@ -16,6 +16,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from chalicelib import settings
+from chalicelib.cleanup import PENDING_GROUP, PENDING_GROUP_DESCRIPTION
 
 # Cognito trigger -> the Chalice function name (`name=`) in triggers/__init__.py.
 TRIGGERS = {
@@ -34,8 +35,14 @@ FUNCTION_SECRETS = {
 }
 FUNCTION_POOL_ACTIONS = {
     "verify_auth_challenge_response": ("cognito-idp:AdminUpdateUserAttributes",),  # marks the email verified
-    # only while the stage turns the cleanup on (CLEANUP_UNVERIFIED_USERS=true)
-    "delete_unverified_users": ("cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"),
+}
+# Only while the stage turns the cleanup on (CLEANUP_UNVERIFIED_USERS=true): the API puts new
+# sign-ups in the cleanup's group, Verify takes proven users out, the job deletes what is left.
+CLEANUP_POOL_ACTIONS = {
+    "api_handler": ("cognito-idp:AdminAddUserToGroup",),
+    "verify_auth_challenge_response": ("cognito-idp:AdminRemoveUserFromGroup",),
+    "delete_unverified_users": ("cognito-idp:ListUsersInGroup", "cognito-idp:AdminRemoveUserFromGroup",
+                                "cognito-idp:AdminDeleteUser"),
 }
 # API stage throttling, the same defaults as triggers/cloudformation.json.
 RATE_LIMIT = 10
@@ -130,8 +137,8 @@ def stage_policies(functions, pool_arn, parameters, cleanup):
         if reads:
             statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"],
                                "Resource": [_parameter_arn(partition, region, account, p) for p in reads]})
-        actions = FUNCTION_POOL_ACTIONS.get(name)
-        if actions and (name != "delete_unverified_users" or cleanup):
+        actions = FUNCTION_POOL_ACTIONS.get(name, ()) + (CLEANUP_POOL_ACTIONS.get(name, ()) if cleanup else ())
+        if actions:
             statements.append({"Sid": "OwnPool", "Effect": "Allow", "Action": list(actions), "Resource": pool_arn})
         documents[name] = {"Version": "2012-10-17", "Statement": statements}
     return documents
@@ -424,6 +431,7 @@ class Connector:
         self.client_param = env.get("COGNITO_CLIENT_SECRET_PARAM") or f"/{app_name}/{self.stage}/cognito-client-secret"
         self.authsignal_param = (env.get("AUTHSIGNAL_SECRET_KEY_PARAM")
                                  or f"/{app_name}/{self.stage}/authsignal-secret-key")
+        self.report = self._existing_users_report(env) if self.pool is not None else []
         self.stored_client_secret = self._parameter(self.client_param)
         self.stored_authsignal_key = self._parameter(self.authsignal_param)
         self.authsignal_key = self._authsignal_key(self.authsignal_param, self.stored_authsignal_key)
@@ -470,6 +478,8 @@ class Connector:
             self.done.append(f"updated app client {self.client['ClientId']}: " + "; ".join(
                 _describe_difference(k, *v) for k, v in differences.items()))
 
+        self._ensure_group(pool_id)
+
         for name, arn in self.functions.items():
             self._allow_cognito(name, arn, pool_id, pool_arn)
 
@@ -490,6 +500,45 @@ class Connector:
         self._write_policies(policies)
         self._record(values, {name: policy_file(self.stage, name) for name in policies})
         return pool_id
+
+    def _existing_users_report(self, env):
+        """What the app will and will not do to the users an adopted pool already has."""
+        count = self.pool.get("EstimatedNumberOfUsers") or 0
+        if not count:
+            return []
+        try:
+            members = self.idp.list_users_in_group(UserPoolId=self.pool["Id"], GroupName=PENDING_GROUP,
+                                                   Limit=60).get("Users", [])
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            members = []
+        unverified = sum(1 for u in members
+                         if {a["Name"]: a["Value"] for a in u.get("Attributes", [])}.get("email_verified") != "true")
+        switch = "on" if (env.get("CLEANUP_UNVERIFIED_USERS") or "").strip().lower() == "true" else "off"
+        client = self.client["ClientId"] if self.client else "(created now)"
+        return [
+            f"User pool {self.pool['Id']} already has about {count} user(s). What stage '{self.stage}' will and will "
+            "not do to them:",
+            f"- sign in any of them who proves their email with Authsignal, through app client {client}; that "
+            "client may never change a user's email",
+            "- PreSignUp confirms only sign-ups through that client; other clients of the pool keep the pool's own "
+            "confirmation, and admin-created or federated users are left as they are",
+            f"- the cleanup job is {switch} for this stage (CLEANUP_UNVERIFIED_USERS=true turns it on); on, it deletes "
+            f"only members of group {PENDING_GROUP} (users this app signed up while it was on) still unverified "
+            f"after 24 hours: {len(members)}{'+' if len(members) == 60 else ''} member(s) now, {unverified} of them "
+            "unverified. It never deletes admin-created, federated, other clients' or verified users.",
+        ]
+
+    def _ensure_group(self, pool_id):
+        try:
+            self.idp.get_group(UserPoolId=pool_id, GroupName=PENDING_GROUP)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            self.idp.create_group(UserPoolId=pool_id, GroupName=PENDING_GROUP, Description=PENDING_GROUP_DESCRIPTION)
+            self.done.append(f"created group {PENDING_GROUP} (marks this app's own sign-ups: the only users the "
+                             "cleanup job may delete)")
 
     def _pool_arn(self, pool_id):
         partition, _, _, account = next(iter(self.functions.values())).split(":")[1:5]
@@ -583,6 +632,8 @@ class Connector:
             raise ConnectError(f"Could not reach AWS ({error}). Nothing was changed.") from None
         self.config_changed = False
         self.policies_changed = False
+        for line in self.report:
+            self.out(line)
         try:
             pool_id = self.apply()
         except (ClientError, BotoCoreError) as error:

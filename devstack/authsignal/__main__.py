@@ -1,5 +1,6 @@
 """CLI: python -m devstack.authsignal --port 8001 [--host 127.0.0.1] [--project-dir .] [--stage local]
-       [--default-outcome CHALLENGE] [--rule EMAIL=OUTCOME ...]"""
+       [--default-outcome CHALLENGE] [--rule EMAIL=OUTCOME ...] [--custom-domain ORIGIN]
+       [--json-content-type TYPE]"""
 
 from __future__ import annotations
 
@@ -45,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="the tenant action's default outcome (default CHALLENGE)")
     parser.add_argument("--rule", action="append", default=[], metavar="EMAIL=OUTCOME",
                         help=f"a dev rule: track for EMAIL answers OUTCOME ({', '.join(OUTCOMES)})")
+    parser.add_argument("--custom-domain", metavar="ORIGIN",
+                        help="serve the pre-built UI's URLs on this origin, a tenant's custom domain "
+                             "(it must reach this emulator, e.g. http://localhost:PORT)")
+    parser.add_argument("--json-content-type", default="application/json",
+                        help="Content-Type of the server API's JSON answers, e.g. "
+                             "'application/json; charset=utf-8' (the SDK parses only the exact default)")
     args = parser.parse_args(argv)
 
     env = stage_environment(args.project_dir, args.stage)
@@ -62,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         email, _, outcome = rule.rpartition("=")
         rules[email] = outcome
     try:
-        tenant = Tenant(default_outcome=args.default_outcome, rules=rules)
+        tenant = Tenant(default_outcome=args.default_outcome, rules=rules, custom_domain=args.custom_domain)
     except ValueError as exc:
-        parser.error(f"--rule: {exc}")
+        parser.error(str(exc))
 
     server = make_server(
         args.host,
@@ -75,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         token_ttl=args.token_ttl,
         mail_sink=print_mail,
         tenant=tenant,
+        json_content_type=args.json_content_type,
     )
 
     def stop(signum, frame):

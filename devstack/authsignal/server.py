@@ -60,8 +60,9 @@ class EmulatorServer(ThreadingHTTPServer):
     request_queue_size = 256
 
     def __init__(self, address, store_factory: Callable[[str], Store], secret_key: str,
-                 project_dir: Path, log: Callable[[str], None]):
+                 project_dir: Path, log: Callable[[str], None], json_content_type: str = "application/json"):
         super().__init__(address, Handler)
+        self.json_content_type = json_content_type
         host, port = self.server_address[:2]
         if host in ("0.0.0.0", "::"):
             host = "127.0.0.1"
@@ -94,7 +95,8 @@ class EmulatorServer(ThreadingHTTPServer):
 def make_server(host: str, port: int, secret_key: str, tenant_id: str, project_dir: Path,
                 token_ttl: int = 600, log: Callable[[str], None] | None = None,
                 mail_sink: Callable[[dict], None] | None = None,
-                tenant: Tenant | None = None) -> EmulatorServer:
+                tenant: Tenant | None = None,
+                json_content_type: str = "application/json") -> EmulatorServer:
     # One write per line: print() writes the text and the newline separately, and another
     # thread's line (the mailbox, on stdout into the same pipe) could land in between.
     log = log or (lambda line: (sys.stderr.write(line + "\n"), sys.stderr.flush()))
@@ -103,7 +105,7 @@ def make_server(host: str, port: int, secret_key: str, tenant_id: str, project_d
     def store_factory(base_url: str) -> Store:
         return Store(signer, base_url, tenant_id=tenant_id, mail_sink=mail_sink, tenant=tenant)
 
-    return EmulatorServer((host, port), store_factory, secret_key, project_dir, log)
+    return EmulatorServer((host, port), store_factory, secret_key, project_dir, log, json_content_type)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -136,8 +138,10 @@ class Handler(BaseHTTPRequestHandler):
         self.server.log(f"[authsignal] {self.command} {path} {status}")
 
     def _json(self, status: int, payload: object, headers: dict | None = None) -> None:
-        # Exactly "application/json": the Python SDK ignores the body otherwise.
-        self._send(status, json.dumps(payload).encode("utf-8"), "application/json", headers)
+        # "application/json" exactly by default (the Python SDK ignores the body
+        # otherwise); --json-content-type sends another JSON type from the server API.
+        kind = self.server.json_content_type if urlsplit(self.path).path.startswith("/v1/") else "application/json"
+        self._send(status, json.dumps(payload).encode("utf-8"), kind, headers)
 
     def _read_body(self) -> bytes:
         try:
@@ -244,6 +248,9 @@ class Handler(BaseHTTPRequestHandler):
         fault = store.take_fault(operation)
         if fault == "500":
             self._json(500, ApiError(500, "internal_error", "Injected fault: internal error.").body())
+            return
+        if fault == "401":  # as a wrong key or region would
+            self._json(401, UNAUTHORIZED.body())
             return
         if fault == "garbage":
             self._send(200, b"<html><body>upstream garbage</body></html>", "text/html")

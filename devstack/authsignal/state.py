@@ -48,7 +48,7 @@ COUNTED_OPERATIONS = (
     "challenge_resend",
 )
 FAULTABLE_OPERATIONS = ("track", "validate", "get_action")
-FAULTS = ("500", "timeout", "garbage")
+FAULTS = ("500", "401", "timeout", "garbage")
 
 WRONG_CODE = "That code is not right. Check the latest email and try again."
 TOO_MANY_WRONG = "Too many wrong codes. Close this window and sign in again."
@@ -266,7 +266,7 @@ class Store:
         return {
             "state": state,
             "idempotencyKey": key,
-            "url": f"{self.base_url}/challenge?token={token}",
+            "url": f"{self.tenant.ui_base(self.base_url)}/challenge?token={token}",
             "token": token,
             "isEnrolled": bool(enrolled),
             "enrolledVerificationMethods": enrolled,

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from typing import Callable
+from urllib.parse import urlsplit
 
 CHALLENGE = "CHALLENGE"
 ALLOW = "ALLOW"
@@ -35,12 +36,24 @@ def check_outcome(value: object) -> str:
     return value  # type: ignore[return-value]
 
 
+def check_origin(value: object) -> str | None:
+    """A custom domain is an origin (the emulator must answer there: e.g. the same port
+    under another host name, http://localhost:PORT for http://127.0.0.1:PORT)."""
+    if value is None:
+        return None
+    parts = urlsplit(value) if isinstance(value, str) else None
+    if not parts or parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ValueError(f"customDomain must be an origin like http://localhost:8001, not {value!r}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 class Tenant:
     def __init__(self, default_outcome: str = CHALLENGE, rules: dict[str, str] | None = None,
-                 clock: Callable[[], float] = time.time):
+                 custom_domain: str | None = None, clock: Callable[[], float] = time.time):
         self._clock = clock
         self._lock = threading.Lock()
-        self._initial = (check_outcome(default_outcome), self._checked_rules(rules or {}))
+        self._initial = (check_outcome(default_outcome), self._checked_rules(rules or {}),
+                         check_origin(custom_domain))
         self._authenticators: dict[str, list[dict]] = {}
         self.reset()
 
@@ -60,17 +73,22 @@ class Tenant:
     def reset(self) -> None:
         """Back to the configuration the emulator started with, and nobody enrolled."""
         with self._lock:
-            self._default_outcome, rules = self._initial
+            self._default_outcome, rules, self._custom_domain = self._initial
             self._rules = {k: v for k, v in rules.items() if v is not None}
             self._authenticators = {}
 
     def configure(self, body: object) -> dict:
-        """`{"defaultOutcome": ..., "rules": {email: outcome or null}}`; rules merge."""
-        if not isinstance(body, dict) or set(body) - {"defaultOutcome", "rules"}:
-            raise ValueError('send {"defaultOutcome": OUTCOME, "rules": {EMAIL: OUTCOME or null}}')
+        """`{"defaultOutcome": ..., "rules": {email: outcome or null}, "customDomain": origin
+        or null}`; rules merge."""
+        if not isinstance(body, dict) or set(body) - {"defaultOutcome", "rules", "customDomain"}:
+            raise ValueError('send {"defaultOutcome": OUTCOME, "rules": {EMAIL: OUTCOME or null}, '
+                             '"customDomain": ORIGIN or null}')
         default = check_outcome(body["defaultOutcome"]) if "defaultOutcome" in body else None
         rules = self._checked_rules(body.get("rules", {}))
+        domain = check_origin(body.get("customDomain"))
         with self._lock:
+            if "customDomain" in body:
+                self._custom_domain = domain
             if default:
                 self._default_outcome = default
             for email, outcome in rules.items():
@@ -82,7 +100,13 @@ class Tenant:
 
     def describe(self) -> dict:
         with self._lock:
-            return {"defaultOutcome": self._default_outcome, "rules": dict(self._rules)}
+            return {"defaultOutcome": self._default_outcome, "rules": dict(self._rules),
+                    "customDomain": self._custom_domain}
+
+    def ui_base(self, default: str) -> str:
+        """Where the pre-built UI is served: the tenant's custom domain when it has one."""
+        with self._lock:
+            return self._custom_domain or default
 
     # ---- track's decision ----------------------------------------------------
 

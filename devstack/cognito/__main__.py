@@ -52,6 +52,12 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="the app client's WriteAttributes (default: never set, so every "
                              "standard attribute is writable, as for a client created without it)")
     parser.add_argument("--read-attributes", metavar="A,B,...", help="the app client's ReadAttributes")
+    parser.add_argument("--group", action="append", default=[], metavar="NAME",
+                        help="a group the pool starts with (repeatable)")
+    parser.add_argument("--session-validity-minutes", type=float, default=10.0,
+                        help="AuthSessionValidity (Cognito allows 3 to 15; default 10)")
+    parser.add_argument("--strict-username", action="store_true",
+                        help="RespondToAuthChallenge accepts only the internal username, not the email")
     return parser.parse_args(argv)
 
 
@@ -89,7 +95,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         app_name=app_name,
                         prevent_user_existence_errors=args.prevent_user_existence_errors,
                         write_attributes=_names(args.write_attributes),
-                        read_attributes=_names(args.read_attributes))
+                        read_attributes=_names(args.read_attributes), groups=args.group,
+                                                session_validity=args.session_validity_minutes * 60,
+                        strict_username=args.strict_username)
     signer = TokenSigner("%s/%s" % (url, pool_id), config.client_id)
     attach(server, Emulator(UserPool(config, triggers, signer)))
 

@@ -86,7 +86,7 @@ class AccountOperations:
         self._clients: Dict[str, AppClient] = {config.client_id: AppClient(
             config.client_id, "%s-local" % config.app_name, config.client_secret,
             config.write_attributes, config.read_attributes)}
-        self._groups: Dict[str, Group] = {}
+        self._groups: Dict[str, Group] = {name: Group(name, created=self._clock()) for name in config.groups}
         self._codes: Dict[str, Dict[str, PendingCode]] = {}  # sub -> attribute -> code
         self.require_verification_before_update: List[str] = []
 

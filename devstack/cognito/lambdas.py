@@ -26,6 +26,11 @@ TRIGGER_FUNCTIONS = {
 }
 
 UNRECOGNIZABLE = "Unrecognizable lambda output"
+# Cognito waits this long for each invocation, and invokes a silent trigger again, up to
+# MAX_ATTEMPTS in all (reference/cognito-custom-auth.md).
+DEFAULT_TIMEOUT = 5.0
+MAX_ATTEMPTS = 3
+SOCKET_TIMEOUT = "%s invocation failed due to error Socket timeout while invoking Lambda function."
 
 
 class LambdaContext:
@@ -62,7 +67,8 @@ class TriggerRunner:
         self._app_name = app_name
         self._stage = stage
         self._region = region
-        self.timeout = 5.0
+        self.timeout = DEFAULT_TIMEOUT
+        self._delays: Dict[str, list] = {}  # trigger -> [seconds, attempts left] (dev fault)
         self._counts: Counter = Counter()
         self._seconds: Counter = Counter()  # wall time per function
         self._counts_lock = threading.Lock()
@@ -105,22 +111,60 @@ class TriggerRunner:
         with self._counts_lock:
             self._counts.clear()
             self._seconds.clear()
+            self._delays.clear()
+
+    def delay(self, trigger: str, seconds: float, attempts: int) -> None:
+        """Dev fault: the next `attempts` invocations of `trigger` first sleep `seconds`
+        (a slow cold start, a hung call), then run the handler as Lambda would."""
+        with self._counts_lock:
+            if attempts:
+                self._delays[trigger] = [seconds, attempts]
+            else:
+                self._delays.pop(trigger, None)
+
+    def _take_delay(self, trigger: str) -> float:
+        with self._counts_lock:
+            armed = self._delays.get(trigger)
+            if not armed:
+                return 0.0
+            armed[1] -= 1
+            if armed[1] <= 0:
+                del self._delays[trigger]
+            return armed[0]
 
     def invoke(self, trigger: str, event: Dict[str, Any]) -> Dict[str, Any]:
         """Call the trigger and return the event it hands back, or raise the error
         Cognito would answer with. Callers must not hold the pool's lock: triggers call
-        back into this emulator."""
+        back into this emulator.
+
+        An invocation that has not answered within the limit is abandoned (it keeps
+        running, as a Lambda would until its own timeout) and the trigger is invoked
+        again with the same event, up to MAX_ATTEMPTS in all."""
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            done, outcome = self._attempt(trigger, event)
+            if done:
+                break
+            log("trigger %s did not answer within %.2f s (attempt %d of %d)" % (
+                TRIGGER_FUNCTIONS[trigger], self.timeout, attempt, MAX_ATTEMPTS))
+        else:
+            raise CognitoError("UnexpectedLambdaException", SOCKET_TIMEOUT % trigger)
+        return self._result(trigger, outcome)
+
+    def _attempt(self, trigger: str, event: Dict[str, Any]):
         name = TRIGGER_FUNCTIONS[trigger]
         handler = self._handlers[name]
         with self._counts_lock:
-            self._counts[name] += 1
+            self._counts[name] += 1  # every attempt is an invocation
         timeout = self.timeout
+        delay = self._take_delay(trigger)
         payload = json.loads(json.dumps(event))
         context = LambdaContext(self.function_name(trigger), self._region, timeout)
         outcome: Dict[str, Any] = {}
 
         def run() -> None:
             try:
+                if delay:
+                    time.sleep(delay)
                 outcome["result"] = handler(payload, context)
             except BaseException as exc:  # noqa: BLE001 - Lambda reports whatever escaped
                 outcome["error"] = exc
@@ -133,11 +177,10 @@ class TriggerRunner:
         worker.join(timeout)
         with self._counts_lock:
             self._seconds[name] += time.monotonic() - started
-        if worker.is_alive():
-            log("trigger %s timed out after %.2f s" % (name, timeout))
-            raise CognitoError(
-                "UnexpectedLambdaException",
-                "%s failed with error Task timed out after %.2f seconds." % (trigger, timeout))
+        return not worker.is_alive(), outcome
+
+    def _result(self, trigger: str, outcome: Dict[str, Any]) -> Dict[str, Any]:
+        name = TRIGGER_FUNCTIONS[trigger]
         if "error" in outcome:
             exc = outcome["error"]
             log("trigger %s raised %s%s" % (name, type(exc).__name__, _where(exc)))

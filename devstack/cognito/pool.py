@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from . import params
 from .accounts import AccountOperations
-from .errors import INCORRECT, CognitoError, invalid_parameter, not_authorized
+from .errors import INCORRECT, CognitoError, invalid_parameter, not_authorized, status_for
 from .lambdas import TriggerRunner
 from .tokens import TokenSigner
 
@@ -30,6 +30,10 @@ MAX_ROUNDS = 8  # a safety net; Cognito's own cap is undocumented
 CUSTOM_CHALLENGE = "CUSTOM_CHALLENGE"
 AUTH_FLOWS = ("USER_SRP_AUTH", "REFRESH_TOKEN_AUTH", "REFRESH_TOKEN", "CUSTOM_AUTH",
               "ADMIN_NO_SRP_AUTH", "USER_PASSWORD_AUTH", "ADMIN_USER_PASSWORD_AUTH", "USER_AUTH")
+# What RevokeToken's model declares (reference); what it answers for an unknown or
+# revoked token is unconfirmed: by default nothing (RFC 7009), or one of these by option.
+REVOKE_ERRORS = ("UnauthorizedException", "InvalidParameterException", "UnsupportedOperationException",
+                 "UnsupportedTokenTypeException", "TooManyRequestsException", "InternalErrorException")
 # Session ids that were used or expired are kept this long to answer with the precise
 # message, then forgotten.
 SESSION_RETENTION = 3600
@@ -46,14 +50,21 @@ class PoolConfig:
     # The app client's attribute permissions; None = never set (every standard attribute).
     write_attributes: Optional[List[str]] = None
     read_attributes: Optional[List[str]] = None
+    groups: List[str] = field(default_factory=list)  # groups the pool starts with
+    session_validity: float = 600.0  # AuthSessionValidity: the app's 10 minutes (SPEC 5)
+    strict_username: bool = False
 
 
 @dataclass
 class Settings:
-    session_validity: float = 180.0
+    session_validity: float = 600.0
     access_token_validity: int = 3600
     refresh_token_validity: int = 30 * 24 * 3600
     prevent_user_existence_errors: bool = False
+    # Whether RespondToAuthChallenge accepts the email alias as USERNAME is unconfirmed:
+    # strict accepts only the internal username (ChallengeParameters.USERNAME).
+    strict_username: bool = False
+    revoke_unknown_token_error: Optional[str] = None
 
 
 @dataclass
@@ -135,7 +146,9 @@ class UserPool(AccountOperations):
             self._refresh_tokens: Dict[str, RefreshRecord] = {}
             self._revoked_origins: set = set()
             self.settings = Settings(
-                prevent_user_existence_errors=self.config.prevent_user_existence_errors)
+                session_validity=self.config.session_validity,
+                prevent_user_existence_errors=self.config.prevent_user_existence_errors,
+                strict_username=self.config.strict_username)
             self.reset_accounts_locked()
 
     # ----------------------------------------------------------------- common checks
@@ -409,6 +422,8 @@ class UserPool(AccountOperations):
         user = self._users.get(session.flow.sub)
         if user is None:
             return False
+        if self.settings.strict_username:
+            return username == user.sub
         return username == user.sub or username.lower() == user.email.lower()
 
     # ----------------------------------------------------------------- tokens
@@ -470,7 +485,9 @@ class UserPool(AccountOperations):
             record = copy.copy(record)
             revoked = record.revoked or record.origin_jti in self._revoked_origins
         # With email as the username attribute the hash is over the internal username.
-        self._check_secret_hash(record.sub, received_hash)
+        expected = secret_hash(self.config.client_secret, record.sub, client_id)
+        if not hmac.compare_digest(expected, received_hash):
+            raise not_authorized("SecretHash does not match for the client: %s" % client_id)
         if revoked:
             raise not_authorized("Refresh Token has been revoked")
         if self._clock() >= record.expires_at:
@@ -511,21 +528,29 @@ class UserPool(AccountOperations):
         client_id = params.string(p, "ClientId")
         self._check_client(client_id)
         client_secret = params.string(p, "ClientSecret", required=False)
+        # Only the errors RevokeToken's model declares (never NotAuthorizedException).
         if not client_secret:
-            raise not_authorized(
+            raise CognitoError(
+                "UnauthorizedException",
                 "Client %s is configured with secret but ClientSecret was not received"
                 % client_id)
         if not hmac.compare_digest(client_secret.encode(), self.config.client_secret.encode()):
-            raise not_authorized("Unable to verify client secret for client %s" % client_id)
+            raise CognitoError("UnauthorizedException",
+                               "Unable to verify client secret for client %s" % client_id)
         if self.signer.looks_like_jwt(token):
             raise CognitoError("UnsupportedTokenTypeException",
                                "Only refresh tokens can be revoked.")
         with self._lock:
             record = self._refresh_tokens.get(token)
-            # RFC 7009: revoking an unknown token is not an error.
-            if record is not None and record.client_id == client_id:
+            known = record is not None and record.client_id == client_id and not record.revoked
+            if known:
                 record.revoked = True
                 self._revoked_origins.add(record.origin_jti)
+            error = self.settings.revoke_unknown_token_error
+        if not known and error:
+            raise CognitoError(error, "The refresh token is not valid or was already revoked.",
+                               status_for(error))
+        # RFC 7009 (the default): revoking an unknown token is not an error.
         return {}
 
     def _revoke_user_locked(self, sub: str) -> None:

@@ -11,14 +11,14 @@ from typing import Any, Callable, Dict, Optional, Tuple
 from urllib.parse import parse_qs
 
 from .errors import CognitoError, status_for
-from .lambdas import log
-from .pool import UserPool
+from .lambdas import DEFAULT_TIMEOUT, TRIGGER_FUNCTIONS, log
+from .pool import REVOKE_ERRORS, UserPool
 
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
 MAX_BODY = 1024 * 1024
 FAULT_TIMEOUT_SECONDS = 10
-DEFAULT_TRIGGER_TIMEOUT = 5.0
+DEFAULT_TRIGGER_TIMEOUT = DEFAULT_TIMEOUT
 
 
 def _operations(pool: UserPool) -> Dict[str, Tuple[Callable[[Dict[str, Any]], Dict[str, Any]], bool]]:
@@ -99,7 +99,24 @@ class Emulator:
             self.pool.reset_state()
             self.pool.triggers.timeout = DEFAULT_TRIGGER_TIMEOUT
 
+    def add_trigger_fault(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        """`{"trigger": "CreateAuthChallenge", "fault": "delay", "seconds": 6, "count": 1}`:
+        the next `count` invocations of that trigger sleep first (each retry is one)."""
+        trigger, seconds, count = body.get("trigger"), body.get("seconds", 6), body.get("count", 1)
+        if trigger not in TRIGGER_FUNCTIONS:
+            raise ValueError("trigger must be one of %s" % sorted(TRIGGER_FUNCTIONS))
+        if body.get("fault") != "delay":
+            raise ValueError('a trigger fault must be "delay"')
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 < seconds <= 60:
+            raise ValueError("seconds must be a number from 0 to 60")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError("count must be a non-negative integer")
+        self.pool.triggers.delay(trigger, float(seconds), count)
+        return {"trigger": trigger, "fault": "delay", "seconds": seconds, "count": count}
+
     def add_fault(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        if "trigger" in body:
+            return self.add_trigger_fault(body)
         operation, fault, count = body.get("operation"), body.get("fault"), body.get("count", 1)
         if not isinstance(operation, str) or operation not in self.operations:
             raise ValueError("operation must be one of %s" % sorted(self.operations))
@@ -132,10 +149,15 @@ class Emulator:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                     raise ValueError("triggerTimeoutSeconds must be a positive number")
                 self.pool.triggers.timeout = float(value)
-            elif key == "preventUserExistenceErrors":
+            elif key in ("preventUserExistenceErrors", "strictUsername"):
                 if not isinstance(value, bool):
-                    raise ValueError("preventUserExistenceErrors must be true or false")
-                settings.prevent_user_existence_errors = value
+                    raise ValueError("%s must be true or false" % key)
+                setattr(settings, "prevent_user_existence_errors" if key == "preventUserExistenceErrors"
+                        else "strict_username", value)
+            elif key == "revokeUnknownTokenError":
+                if value is not None and value not in REVOKE_ERRORS:
+                    raise ValueError("revokeUnknownTokenError must be null or one of %s" % list(REVOKE_ERRORS))
+                settings.revoke_unknown_token_error = value
             elif key == "attributesRequireVerificationBeforeUpdate":
                 if not isinstance(value, list) or not set(value) <= {"email", "phone_number"}:
                     raise ValueError("attributesRequireVerificationBeforeUpdate must be a list of "
@@ -150,6 +172,8 @@ class Emulator:
             "triggerTimeoutSeconds": self.pool.triggers.timeout,
             "preventUserExistenceErrors": settings.prevent_user_existence_errors,
             "attributesRequireVerificationBeforeUpdate": list(self.pool.require_verification_before_update),
+            "strictUsername": settings.strict_username,
+            "revokeUnknownTokenError": settings.revoke_unknown_token_error,
         }
 
     def seed_user(self, body: Dict[str, Any]) -> Dict[str, Any]:
