@@ -4,15 +4,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: dev test setup browser clean security bench
+.PHONY: dev test setup browser clean security bench lock
 
 setup: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet "pip==26.2.1"  # chalice 1.34 wants pip < 26.3
+	$(PY) -m pip install --quiet -r requirements.txt  # the Lambda package's lock, hash-checked
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
+
+# Re-compile the Lambda package's lock from requirements.in (pip-tools, with hashes).
+lock:
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --output-file requirements.txt requirements.in
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

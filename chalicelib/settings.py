@@ -6,6 +6,7 @@ is read at import time.
 """
 import ipaddress
 import os
+import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -26,6 +27,12 @@ DEFAULT_ACTION = "cognitoAuth"
 # /auth/start answers no sooner than this (see signin.start): above the new-user
 # path's usual duration, so the time of the answer does not tell who has an account.
 DEFAULT_START_MIN_SECONDS = 1.0
+
+
+# Values copied from an example instead of replaced: `REPLACE-with-your-tenant-id`, `...`,
+# `<your key>`, `changeme`, `TODO`, `xxxx`.
+_PLACEHOLDER = re.compile(r"^(replace\b.*|.*\breplace[-_ ]with\b.*|\.{3,}|<.*>|change[-_ ]?me|todo|tbd|x{3,}|your[-_ ].*)$",
+                          re.IGNORECASE)
 
 
 class SettingsError(RuntimeError):
@@ -53,6 +60,14 @@ class Settings:
         return origin if origin in self.authsignal_ui_origins else None
 
 
+def placeholder_problem(name, value, where="the stage's environment_variables in .chalice/config.json"):
+    """Why `value` cannot be the real `name` (a placeholder, or one in a list), or None."""
+    if any(_PLACEHOLDER.match(part) for part in value.split()):
+        return (f"Setting {name} is still a placeholder ({value!r}): put the real value in {where}"
+                + (" (Authsignal portal > Settings > API keys)." if name.startswith("AUTHSIGNAL") else "."))
+    return None
+
+
 def _require(name):
     value = os.environ.get(name, "").strip()
     if not value:
@@ -60,6 +75,9 @@ def _require(name):
             f"Setting {name} is missing: add it to the stage's environment_variables "
             "in .chalice/config.json."
         )
+    problem = placeholder_problem(name, value)
+    if problem:
+        raise SettingsError(problem)
     return value
 
 
@@ -141,10 +159,15 @@ def app_client_id():
     return _require("COGNITO_CLIENT_ID")
 
 
-def load():
-    """Read and check every non-secret setting from the environment."""
+def load(event=None):
+    """Read and check every non-secret setting from the environment.
+
+    A trigger passes its Cognito event, which always names the pool and its region: those
+    come from the event, so Create and Verify work before the stage records them."""
+    event = event or {}
     region = (
-        os.environ.get("COGNITO_REGION")
+        event.get("region")
+        or os.environ.get("COGNITO_REGION")
         or os.environ.get("AWS_REGION")
         or os.environ.get("AWS_DEFAULT_REGION")
     )
@@ -153,8 +176,9 @@ def load():
     api_url = _require("AUTHSIGNAL_API_URL").rstrip("/")
     local = _is_loopback(api_url) and not _running_in_lambda()
     settings = Settings(
-        user_pool_id=_require("COGNITO_USER_POOL_ID"),
-        client_id=_require("COGNITO_CLIENT_ID"),
+        user_pool_id=event.get("userPoolId") or _require("COGNITO_USER_POOL_ID"),
+        # Not the event's callerContext: that names the caller, not this app's client.
+        client_id=os.environ.get("COGNITO_CLIENT_ID", "").strip() if event else _require("COGNITO_CLIENT_ID"),
         region=region,
         cognito_endpoint_url=os.environ.get("COGNITO_ENDPOINT_URL") or None,
         authsignal_api_url=api_url,

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 import zipfile
 
 import boto3
@@ -18,7 +17,8 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from triggers import connect
+from tests import moto_gaps
+from triggers import connect, disconnect
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REGION = "us-east-1"
@@ -26,34 +26,14 @@ TRIGGERS = connect.TRIGGERS
 MUTATING = ("Create", "Update", "Put", "Add", "Remove", "Delete", "Set")
 
 
-# Set at creation and never changed by UpdateUserPool on AWS; moto 5.2.5 forgets them on
-# every UpdateUserPool (it rebuilds the pool's settings from the request alone).
-CREATION_ONLY = ("UsernameAttributes", "AliasAttributes", "UsernameConfiguration")
-
-
-def _keep_creation_only_settings():
-    """Patch moto (its server runs in this process) to keep them; returns the undo."""
-    from moto.cognitoidp.models import CognitoIdpUserPool
-
-    original = CognitoIdpUserPool.update_extended_config
-
-    def update_extended_config(self, extended_config):
-        kept = {k: v for k, v in (getattr(self, "extended_config", None) or {}).items() if k in CREATION_ONLY}
-        original(self, extended_config)
-        self.extended_config.update(kept)
-    CognitoIdpUserPool.update_extended_config = update_extended_config
-    return lambda: setattr(CognitoIdpUserPool, "update_extended_config", original)
-
-
 @pytest.fixture(scope="module")
 def moto_url():
-    undo = _keep_creation_only_settings()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-    undo()
+    with moto_gaps.patched():
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        yield f"http://{host}:{port}"
+        server.stop()
 
 
 @pytest.fixture
@@ -94,17 +74,22 @@ def make_function(aws, name):
 def project(tmp_path, aws):
     """A project folder with the real config and a prod deployed file naming real functions."""
     (tmp_path / ".chalice" / "deployed").mkdir(parents=True)
-    shutil.copy(os.path.join(ROOT, ".chalice", "config.json"), tmp_path / ".chalice" / "config.json")
-    suffix = uuid.uuid4().hex[:6]
-    functions = {name: make_function(aws, f"cognito-authsignal-prod-{name}-{suffix}")
+    config = json.loads(open(os.path.join(ROOT, ".chalice", "config.json")).read())
+    for stage in ("dev", "prod"):  # what the README asks a person to fill in first
+        config["stages"][stage]["environment_variables"]["AUTHSIGNAL_TENANT_ID"] = f"tenant-{stage}-0001"
+    (tmp_path / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
+    functions = {name: make_function(aws, f"cognito-authsignal-prod-{name}")  # Chalice's names
                  for name in [*TRIGGERS.values(), "api_handler"]}
     write_deployed(tmp_path, "prod", functions)
     return tmp_path, functions
 
 
-def write_deployed(project_dir, stage, functions):
+def write_deployed(project_dir, stage, functions, rest_api_id=None):
     resources = [{"name": "default-role", "resource_type": "iam_role",
                   "role_arn": "arn:aws:iam::123456789012:role/x", "role_name": "x"}]
+    if rest_api_id:
+        resources.append({"name": "rest_api", "resource_type": "rest_api", "rest_api_id": rest_api_id,
+                          "rest_api_url": f"https://{rest_api_id}.execute-api.{REGION}.amazonaws.com/api/"})
     resources += [{"name": name, "resource_type": "lambda_function", "lambda_arn": arn}
                   for name, arn in functions.items()]
     (project_dir / ".chalice" / "deployed" / f"{stage}.json").write_text(
@@ -175,7 +160,8 @@ def test_new_pool_client_triggers_permissions_secrets_and_config(aws, project):
     assert client["ClientSecret"]
     assert sorted(client["ExplicitAuthFlows"]) == ["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
     assert client["PreventUserExistenceErrors"] == "LEGACY"
-    assert 3 <= client["AuthSessionValidity"] <= 5
+    assert client["AuthSessionValidity"] == 10
+    assert pool["DeletionProtection"] == "ACTIVE"
     assert client["EnableTokenRevocation"] is True
     assert client["WriteAttributes"] == ["locale"]  # never email: no moving an account onto another address
     assert aws.idp.get_group(UserPoolId=pool_id, GroupName=connect.PENDING_GROUP)["Group"]["GroupName"]
@@ -259,6 +245,83 @@ def test_adopting_a_pool_keeps_its_other_settings(aws, project):
     assert run(project_dir)[0] == []  # recorded now: the next run finds it without --pool-id
 
 
+def test_update_sends_only_members_of_the_input_shape_and_never_the_unused_validity():
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("cognito-idp") \
+        .operation_model("UpdateUserPool").input_shape
+    described = {
+        "Id": "us-east-1_abc", "Name": "adopted", "Arn": "arn:aws:cognito-idp:us-east-1:1:userpool/us-east-1_abc",
+        "Status": "Enabled", "EstimatedNumberOfUsers": 3, "Domain": "d", "SchemaAttributes": [],
+        "UsernameAttributes": ["email"], "DeletionProtection": "ACTIVE", "UserPoolTier": "ESSENTIALS",
+        "AdminCreateUserConfig": {"AllowAdminCreateUserOnly": False, "UnusedAccountValidityDays": 7},
+        "Policies": {"PasswordPolicy": {"MinimumLength": 8}},  # no TemporaryPasswordValidityDays here
+        "SomethingNewerBotocoreReturns": {"a": 1},
+    }
+    request = connect.update_pool_request(described, {"PreSignUp": "arn:aws:lambda:us-east-1:1:function:f"})
+    assert set(request) <= set(shape.members)
+    assert request["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": False}
+    assert request["PoolName"] == "adopted" and request["DeletionProtection"] == "ACTIVE"
+    assert request["UserPoolTier"] == "ESSENTIALS" and request["UserPoolId"] == "us-east-1_abc"
+
+
+def test_adopted_pool_with_the_unused_validity_is_updated_without_it(aws, project):
+    project_dir, functions = project
+    pool_id = aws.idp.create_user_pool(
+        PoolName="old", UsernameAttributes=["email"],
+        AdminCreateUserConfig={"AllowAdminCreateUserOnly": False, "UnusedAccountValidityDays": 7})["UserPool"]["Id"]
+    assert aws.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["AdminCreateUserConfig"][
+        "UnusedAccountValidityDays"] == 7  # moto hands it back, as AWS does
+    session, calls = recording_session()
+    run(project_dir, pool_id=pool_id, session=session)
+    [update] = [params for name, params in calls if name == "UpdateUserPool"]
+    assert update["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": False}
+
+
+def test_session_minutes_option_and_its_limits(aws, project):
+    project_dir, functions = project
+    run(project_dir)
+    client_id = stage_env(project_dir)["COGNITO_CLIENT_ID"]
+    pool_id = stage_env(project_dir)["COGNITO_USER_POOL_ID"]
+    done, _ = run(project_dir, session_minutes=15)
+    assert any("AuthSessionValidity=15" in line for line in done)
+    client = aws.idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+    assert client["AuthSessionValidity"] == 15 and client["ClientSecret"]
+    assert run(project_dir, session_minutes=15)[0] == []
+    for wrong in (2, 16, "10"):
+        with pytest.raises(connect.ConnectError, match="3 to 15 minutes"):
+            run(project_dir, session_minutes=wrong)
+
+
+def make_api(aws):
+    """A REST API with its `api` stage, as `chalice deploy` leaves it."""
+    apigw = boto3.client("apigateway", region_name=REGION)
+    api = apigw.create_rest_api(name="cognito-authsignal")["id"]
+    root = apigw.get_resources(restApiId=api)["items"][0]["id"]
+    apigw.put_method(restApiId=api, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    apigw.put_integration(restApiId=api, resourceId=root, httpMethod="GET", type="MOCK")
+    apigw.create_deployment(restApiId=api, stageName="api")
+    return apigw, api
+
+
+def test_api_stage_is_throttled_idempotently_with_options(aws, project):
+    project_dir, functions = project
+    apigw, api = make_api(aws)
+    write_deployed(project_dir, "prod", functions, rest_api_id=api)
+    done, _ = run(project_dir)
+    assert any("10 requests/s, burst 20" in line for line in done)
+    limits = apigw.get_stage(restApiId=api, stageName="api")["methodSettings"]["*/*"]
+    assert (limits["throttlingRateLimit"], limits["throttlingBurstLimit"]) == (10, 20)
+    assert run(project_dir)[0] == []
+    done, _ = run(project_dir, rate_limit=2.5, burst_limit=5)
+    assert done == [f"throttled API {api} stage api: 2.5 requests/s, burst 5"]
+    limits = apigw.get_stage(restApiId=api, stageName="api")["methodSettings"]["*/*"]
+    assert (limits["throttlingRateLimit"], limits["throttlingBurstLimit"]) == (2.5, 5)
+    for rate, burst in ((0, 5), (5, 0), (5, 2.5)):
+        with pytest.raises(connect.ConnectError, match="throttling"):
+            run(project_dir, rate_limit=rate, burst_limit=burst)
+
+
 def test_adopting_a_client_that_lets_users_write_email_fixes_it_and_says_so(aws, project):
     """An adopted pool whose client (found by name) was created without WriteAttributes, and
     which already has users: connect restricts the client and says what it will touch."""
@@ -306,7 +369,10 @@ def test_a_run_that_lost_its_config_finds_its_pool_and_client_by_name(aws, proje
 def test_recorded_pool_that_was_deleted(aws, project):
     project_dir, functions = project
     run(project_dir)
-    aws.idp.delete_user_pool(UserPoolId=stage_env(project_dir)["COGNITO_USER_POOL_ID"])
+    pool = aws.idp.describe_user_pool(UserPoolId=stage_env(project_dir)["COGNITO_USER_POOL_ID"])["UserPool"]
+    aws.idp.update_user_pool(**{**connect.update_pool_request(pool, pool["LambdaConfig"]),
+                                "DeletionProtection": "INACTIVE"})
+    aws.idp.delete_user_pool(UserPoolId=pool["Id"])
     message = refused(aws, project_dir, functions, "does not exist")
     assert "COGNITO_USER_POOL_ID" in message and "--pool-id" in message
 
@@ -332,6 +398,75 @@ def test_command_line_end_to_end(aws, project):
     assert "from-the-shell" not in first.stdout + first.stderr
     second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert second.returncode == 0 and "Nothing to do" in second.stdout, second.stdout + second.stderr
+
+
+# ---------------------------------------------------------------------------- disconnect
+
+def undo(project_dir, stage="prod", **kwargs):
+    lines = []
+    done = disconnect.Disconnector(str(project_dir), stage, out=lines.append, **kwargs).run()
+    return done, "\n".join(lines)
+
+
+def add_user(aws, pool_id, email="someone@example.com"):
+    aws.idp.admin_create_user(UserPoolId=pool_id, Username=email, MessageAction="SUPPRESS",
+                              UserAttributes=[{"Name": "email", "Value": email}])
+
+
+def test_disconnect_deletes_the_created_pool_secrets_policies_and_records(aws, project):
+    project_dir, functions = project
+    before = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    run(project_dir)
+    pool_id = stage_env(project_dir)["COGNITO_USER_POOL_ID"]
+    with pytest.raises(aws.idp.exceptions.InvalidParameterException, match="deletion protection"):
+        aws.idp.delete_user_pool(UserPoolId=pool_id)  # protected against a stray delete
+
+    done, _ = undo(project_dir)
+    assert any("deletion protection off" in line for line in done)
+    assert aws.idp.list_user_pools(MaxResults=60)["UserPools"] == []
+    assert aws.ssm.describe_parameters()["Parameters"] == []
+    assert all(invoke_sources(aws, functions[name]) == [] for name in TRIGGERS.values())
+    after = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    assert after == before  # ids and policy files forgotten; the committed settings stay
+    assert not list((project_dir / ".chalice").glob("policy-prod-*.json"))
+    assert undo(project_dir, region=REGION)[0] == []  # nothing left to undo
+
+
+def test_disconnect_asks_before_deleting_a_pool_with_users(aws, project):
+    project_dir, functions = project
+    run(project_dir)
+    pool_id = stage_env(project_dir)["COGNITO_USER_POOL_ID"]
+    add_user(aws, pool_id)
+    config = (project_dir / ".chalice" / "config.json").read_bytes()
+    asked = []
+    for answer in (None, "no", "y"):
+        with pytest.raises(connect.ConnectError, match="has users and was not deleted"):
+            undo(project_dir, ask=lambda prompt: asked.append(prompt) or answer)
+        assert aws.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["Id"] == pool_id
+        assert (project_dir / ".chalice" / "config.json").read_bytes() == config
+    assert "still has users" in asked[0]
+    undo(project_dir, ask=lambda prompt: pool_id)
+    assert aws.idp.list_user_pools(MaxResults=60)["UserPools"] == []
+
+
+def test_disconnect_never_deletes_an_adopted_pool(aws, project):
+    project_dir, functions = project
+    post_confirmation = "arn:aws:lambda:us-east-1:123456789012:function:welcome-mail"
+    pool_id = aws.idp.create_user_pool(PoolName="theirs", UsernameAttributes=["email"],
+                                       LambdaConfig={"PostConfirmation": post_confirmation},
+                                       UserPoolTags={"owner": "team-a"})["UserPool"]["Id"]
+    add_user(aws, pool_id)
+    run(project_dir, pool_id=pool_id)
+    client_id = stage_env(project_dir)["COGNITO_CLIENT_ID"]
+    done, _ = undo(project_dir, delete_users=True)
+    pool = aws.idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]
+    assert pool["LambdaConfig"] == {"PostConfirmation": post_confirmation}
+    assert pool["UserPoolTags"] == {"owner": "team-a"}
+    assert len(aws.idp.list_users(UserPoolId=pool_id)["Users"]) == 1
+    assert [c["ClientId"] for c in aws.idp.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)[
+        "UserPoolClients"]] == []
+    assert any(f"deleted app client {client_id}" in line for line in done)
+    assert all(invoke_sources(aws, functions[name]) == [] for name in TRIGGERS.values())
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -405,6 +540,28 @@ def test_no_authsignal_key_and_no_terminal(aws, project):
     assert "/cognito-authsignal/prod/authsignal-secret-key" in message
 
 
+@pytest.mark.parametrize("name, value", [("AUTHSIGNAL_TENANT_ID", "REPLACE-with-your-tenant-id"),
+                                         ("AUTHSIGNAL_TENANT_ID", "<tenant id>"),
+                                         ("AUTHSIGNAL_TENANT_ID", "your-tenant-id"),
+                                         ("AUTHSIGNAL_TENANT_ID", ""),
+                                         ("AUTHSIGNAL_UI_ORIGIN", "https://REPLACE me")])
+def test_placeholder_settings_are_refused(aws, project, name, value):
+    project_dir, functions = project
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    config["stages"]["prod"]["environment_variables"][name] = value
+    (project_dir / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
+    message = refused(aws, project_dir, functions, name)
+    assert "environment_variables in .chalice/config.json" in message and "Nothing was changed" in message
+
+
+@pytest.mark.parametrize("key", ["...", "REPLACE-with-your-secret-key", "<secret key>", "sk live 123"])
+def test_placeholder_secret_key_is_refused(aws, project, key):
+    project_dir, functions = project
+    message = refused(aws, project_dir, functions, "AUTHSIGNAL_SECRET_KEY", environ={"AUTHSIGNAL_SECRET_KEY": key})
+    assert "placeholder" in message and "AUTHSIGNAL_SECRET_KEY in this shell" in message
+    assert "Nothing was changed" in message
+
+
 def test_offline_stage_is_refused(aws, project):
     project_dir, functions = project
     write_deployed(project_dir, "local", functions)
@@ -428,7 +585,64 @@ def test_no_credentials(aws, project, tmp_path):
 
 # ---------------------------------------------------------------------------- least privilege
 
-def test_every_function_has_its_own_small_policy_without_wildcard_actions():
+LOGS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
+# What each function may do once connected, besides writing its own logs.
+# With the cleanup on (the tests below turn it on): the API puts new sign-ups in the
+# cleanup's group, Verify takes proven users out, the job deletes the rest.
+NEEDS = {
+    "pre_sign_up": set(),
+    "define_auth_challenge": set(),
+    "create_auth_challenge": {"ssm:GetParameter"},
+    "verify_auth_challenge_response": {"ssm:GetParameter", "cognito-idp:AdminUpdateUserAttributes",
+                                       "cognito-idp:AdminRemoveUserFromGroup"},
+    # Otherwise Cognito's unauthenticated operations, which need no IAM action.
+    "api_handler": {"ssm:GetParameter", "cognito-idp:AdminAddUserToGroup"},
+    "delete_unverified_users": {"cognito-idp:ListUsersInGroup", "cognito-idp:AdminRemoveUserFromGroup",
+                                "cognito-idp:AdminDeleteUser"},
+}
+
+
+def _listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def policy_problems(document, partition, pool, parameters, log_group, foreign=()):
+    """Why `document` is not least privilege for one function of one stage (empty: it is).
+
+    Resources are ARNs (path 1) or their template form (path 2: `Fn::Sub` text, or
+    `GetAtt:UserPool.Arn`). `partition` is what every ARN must start with; `pool`,
+    `parameters` and `log_group` are the only things it may name; `foreign` are another
+    stage's names that must appear nowhere."""
+    problems = []
+    for statement in document["Statement"]:
+        if statement.get("Effect") != "Allow":
+            problems.append(f"not an Allow statement: {statement}")
+        actions = _listed(statement["Action"])
+        for resource in _listed(statement["Resource"]):
+            if isinstance(resource, dict):
+                resource = resource.get("Fn::Sub") or "GetAtt:" + ".".join(resource["Fn::GetAtt"])
+            if resource == "*" or "*" in resource.replace(log_group + ":*", ""):
+                problems.append(f"wildcard resource {resource}")
+            if resource.startswith("arn:") and not resource.startswith(partition):
+                problems.append(f"hard-coded or wrong partition in {resource}")
+            for name in foreign:
+                if name in resource:
+                    problems.append(f"another stage's name {name} in {resource}")
+            for action in actions:
+                if "*" in action:
+                    problems.append(f"wildcard action {action}")
+                service = action.split(":")[0]
+                allowed = {"cognito-idp": {pool}, "ssm": set(parameters),
+                           "logs": {log_group, log_group + ":*"}}.get(service)
+                if allowed is None:
+                    problems.append(f"unexpected service {action}")
+                elif resource not in allowed:
+                    problems.append(f"{action} on {resource}, not on its own {sorted(allowed)}")
+    return problems
+
+
+def test_committed_policies_before_connect_allow_logs_only():
+    """Shared by every stage until `connect` writes the stage's own: no pool, no secret."""
     import app
 
     with open(os.path.join(ROOT, ".chalice", "config.json")) as handle:
@@ -437,33 +651,73 @@ def test_every_function_has_its_own_small_policy_without_wildcard_actions():
     functions = {"api_handler"} | {f.name for f in app.app.pure_lambda_functions} | {
         f.name for f in app.app.event_sources}
     assert set(config["lambda_functions"]) == functions
-    actions = {}
+    for stage, body in config["stages"].items():
+        assert "lambda_functions" not in body or all(
+            "iam_policy_file" not in f for f in body["lambda_functions"].values()), stage
     for name, settings in config["lambda_functions"].items():
         with open(os.path.join(ROOT, ".chalice", settings["iam_policy_file"])) as handle:
             policy = json.load(handle)
-        found = set()
         for statement in policy["Statement"]:
-            assert statement["Effect"] == "Allow"
-            listed = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            for action in listed:
-                assert "*" not in action, (name, action)
-            found.update(listed)
-            if any(a.startswith("cognito-idp:") for a in listed):
-                assert statement["Resource"].startswith("arn:aws:cognito-idp:") and "userpool/" in statement["Resource"]
-            if any(a.startswith("ssm:") for a in listed):
-                assert statement["Resource"].startswith("arn:aws:ssm:*:*:parameter/cognito-authsignal/")
-        actions[name] = found
-    logs = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
-    assert actions["pre_sign_up"] == logs and actions["define_auth_challenge"] == logs
-    assert actions["create_auth_challenge"] == logs | {"ssm:GetParameter"}
-    assert actions["verify_auth_challenge_response"] == logs | {"ssm:GetParameter",
-                                                                 "cognito-idp:AdminUpdateUserAttributes",
-                                                                 "cognito-idp:AdminRemoveUserFromGroup"}
-    # The API handler calls Cognito's unauthenticated operations (no IAM action), and, with the
-    # cleanup on, puts each new sign-up into the cleanup's group.
-    assert actions["api_handler"] == logs | {"ssm:GetParameter", "cognito-idp:AdminAddUserToGroup"}
-    assert actions["delete_unverified_users"] == logs | {"cognito-idp:ListUsersInGroup", "cognito-idp:AdminDeleteUser",
-                                                         "cognito-idp:AdminRemoveUserFromGroup"}
+            assert statement["Effect"] == "Allow" and set(statement["Action"]) <= LOGS, name
+            for resource in statement["Resource"]:
+                assert resource.startswith("arn:*:logs:*:*:log-group:/aws/lambda/cognito-authsignal-"), resource
+
+
+def test_stage_policies_take_the_partition_from_the_arns():
+    functions = {name: f"arn:aws-cn:lambda:cn-north-1:123456789012:function:cognito-authsignal-prod-{name}"
+                 for name in NEEDS}
+    pool = "arn:aws-cn:cognito-idp:cn-north-1:123456789012:userpool/cn-north-1_Abc"
+    parameters = {"COGNITO_CLIENT_SECRET_PARAM": "/cognito-authsignal/prod/cognito-client-secret",
+                  "AUTHSIGNAL_SECRET_KEY_PARAM": "/cognito-authsignal/prod/authsignal-secret-key"}
+    documents = connect.stage_policies(functions, pool, parameters, cleanup=True)
+    for name, document in documents.items():
+        group = f"arn:aws-cn:logs:cn-north-1:123456789012:log-group:/aws/lambda/cognito-authsignal-prod-{name}"
+        arns = {f"arn:aws-cn:ssm:cn-north-1:123456789012:parameter{p}" for p in parameters.values()}
+        assert policy_problems(document, "arn:aws-cn:", pool, arns, group) == [], name
+    without = connect.stage_policies(functions, pool, parameters, cleanup=False)
+    assert {a for s in without["delete_unverified_users"]["Statement"] for a in s["Action"]} == LOGS
+    assert {a for s in without["api_handler"]["Statement"] for a in s["Action"]} == LOGS | {"ssm:GetParameter"}
+    assert "cognito-idp:AdminRemoveUserFromGroup" not in {
+        a for s in without["verify_auth_challenge_response"]["Statement"] for a in s["Action"]}
+
+
+def test_connect_writes_each_stages_own_least_privilege_policies(aws, project):
+    project_dir, functions = project
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    config["stages"]["dev"]["environment_variables"]["CLEANUP_UNVERIFIED_USERS"] = "true"
+    config["stages"]["prod"]["environment_variables"]["CLEANUP_UNVERIFIED_USERS"] = "true"
+    (project_dir / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
+    dev_functions = {name: make_function(aws, f"cognito-authsignal-dev-{name}")
+                     for name in [*TRIGGERS.values(), "api_handler", "delete_unverified_users"]}
+    functions["delete_unverified_users"] = make_function(aws, "cognito-authsignal-prod-delete_unverified_users")
+    write_deployed(project_dir, "prod", functions)
+    write_deployed(project_dir, "dev", dev_functions)
+    run(project_dir, "prod")
+    run(project_dir, "dev")
+
+    config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+    names = {}
+    for stage, stage_functions in (("prod", functions), ("dev", dev_functions)):
+        env = config["stages"][stage]["environment_variables"]
+        pool = aws.idp.describe_user_pool(UserPoolId=env["COGNITO_USER_POOL_ID"])["UserPool"]["Arn"]
+        names[stage] = {"pool": pool, "functions": stage_functions,
+                        "parameters": {f"arn:aws:ssm:{REGION}:123456789012:parameter{env[k]}"
+                                       for k in ("COGNITO_CLIENT_SECRET_PARAM", "AUTHSIGNAL_SECRET_KEY_PARAM")}}
+    assert names["prod"]["pool"] != names["dev"]["pool"]
+    for stage, other in (("prod", "dev"), ("dev", "prod")):
+        recorded = config["stages"][stage]["lambda_functions"]
+        assert set(recorded) == set(NEEDS)
+        foreign = [names[other]["pool"], f"/{other}/", *[arn.split(":")[6] for arn in names[other]["functions"].values()]]
+        for name, arn in names[stage]["functions"].items():
+            path = project_dir / ".chalice" / recorded[name]["iam_policy_file"]
+            assert path.name == f"policy-{stage}-{name.replace('_', '-')}.json"
+            document = json.loads(path.read_text())
+            group = f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/lambda/{arn.split(':')[6]}"
+            assert policy_problems(document, "arn:aws:", names[stage]["pool"], names[stage]["parameters"],
+                                   group, foreign) == [], (stage, name)
+            actions = {a for s in document["Statement"] for a in _listed(s["Action"])}
+            assert actions == LOGS | NEEDS[name], (stage, name)
+    assert run(project_dir, "prod")[0] == []  # written once; a re-run leaves them
 
 
 # ---------------------------------------------------------------------------- one CloudFormation stack
@@ -521,6 +775,11 @@ def test_stack_has_pool_client_triggers_permissions_and_outputs(stack):
     assert client["GenerateSecret"] is True and client["UserPoolId"] == {"Ref": "UserPool"}
     assert sorted(client["ExplicitAuthFlows"]) == ["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
     assert client["PreventUserExistenceErrors"] == "LEGACY"
+    assert client["AuthSessionValidity"] == {"Ref": "SessionMinutes"}
+    assert template["Parameters"]["SessionMinutes"]["Default"] == 10
+    # A stack delete or a replacing update must not take the users with it.
+    assert pool["DeletionPolicy"] == "Retain" and pool["UpdateReplacePolicy"] == "Retain"
+    assert pool["Properties"]["DeletionProtection"] == "ACTIVE"
 
     lambda_config = pool["Properties"]["LambdaConfig"]
     assert set(lambda_config) == set(TRIGGER_IDS)
@@ -555,19 +814,31 @@ def test_stack_has_pool_client_triggers_permissions_and_outputs(stack):
     assert resources["DeleteUnverifiedUsers"]["Properties"]["Events"]["DeleteUnverifiedUsersEvent"]["Type"] == "Schedule"
 
 
-def test_stack_scopes_pool_permissions_to_its_pool(stack):
+def test_stack_policies_are_least_privilege_and_partition_aware(stack):
     resources = json.loads(stack.read_text())["Resources"]
-    for role, actions in [("VerifyAuthChallengeResponseRole", ["cognito-idp:AdminUpdateUserAttributes",
-                                                               "cognito-idp:AdminRemoveUserFromGroup"]),
-                          ("DeleteUnverifiedUsersRole", ["cognito-idp:ListUsersInGroup",
-                                                         "cognito-idp:AdminRemoveUserFromGroup",
-                                                         "cognito-idp:AdminDeleteUser"])]:
-        statements = [s for policy in resources[role]["Properties"]["Policies"]
-                      for s in policy["PolicyDocument"]["Statement"]]
-        cognito = [s for s in statements if any(a.startswith("cognito-idp:") for a in s["Action"])]
-        assert cognito == [{"Sid": cognito[0]["Sid"], "Effect": "Allow", "Action": actions,
-                            "Resource": {"Fn::GetAtt": ["UserPool", "Arn"]}}], role
-        assert all("*" not in action for s in statements for action in s["Action"])
+    roles = {"PreSignUp": "pre_sign_up", "DefineAuthChallenge": "define_auth_challenge",
+             "CreateAuthChallenge": "create_auth_challenge", "VerifyAuthChallengeResponse": "verify_auth_challenge_response",
+             "DeleteUnverifiedUsers": "delete_unverified_users", "APIHandler": "api_handler"}
+    secret = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/cognito-authsignal/${AWS::StackName}/authsignal-secret-key"
+    checked = set()
+    for logical_id, name in roles.items():
+        function = resources[logical_id]["Properties"]
+        role = function["Role"]["Fn::GetAtt"][0]
+        function_name = function["FunctionName"]["Fn::Sub"]
+        assert function_name.startswith("${AWS::StackName}-")
+        group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/" + function_name
+        [policy] = resources[role]["Properties"]["Policies"]
+        assert policy_problems(policy["PolicyDocument"], "arn:${AWS::Partition}:", "GetAtt:UserPool.Arn",
+                               {secret}, group, foreign=["/prod/", "/dev/"]) == [], logical_id
+        actions = {a for s in policy["PolicyDocument"]["Statement"] for a in s["Action"]}
+        # The API handler gets the client secret from the stack (no SSM read) in this path.
+        assert actions == LOGS | (NEEDS[name] - ({"ssm:GetParameter"} if name == "api_handler" else set())), logical_id
+        if "ssm:GetParameter" in actions:
+            assert function["Environment"]["Variables"]["AUTHSIGNAL_SECRET_KEY_PARAM"] == {
+                "Fn::Sub": "/cognito-authsignal/${AWS::StackName}/authsignal-secret-key"}
+        checked.add(role)
+    assert checked == {k for k, v in resources.items() if v["Type"] == "AWS::IAM::Role"}
+    assert "arn:aws:" not in stack.read_text()
 
 
 def test_stack_has_no_dependency_cycle(stack):

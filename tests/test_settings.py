@@ -114,6 +114,32 @@ def test_secret_from_ssm_parameter_store(env, monkeypatch):
         settings._ssm_parameter.cache_clear()
 
 
+@pytest.mark.parametrize("value", ["REPLACE-with-your-tenant-id", "replace with your tenant", "...", "<tenant>",
+                                   "changeme", "your-tenant-id", "TODO", "xxxx", "real-id REPLACE-me"])
+def test_placeholders_are_refused_with_where_to_put_the_real_value(env, value):
+    env({**DEPLOYED, "AUTHSIGNAL_TENANT_ID": value})
+    with pytest.raises(settings.SettingsError) as error:
+        settings.load()
+    assert "AUTHSIGNAL_TENANT_ID is still a placeholder" in str(error.value)
+    assert "environment_variables in .chalice/config.json" in str(error.value)
+
+
+def test_real_looking_values_pass_the_placeholder_check(env):
+    env({**DEPLOYED, "AUTHSIGNAL_TENANT_ID": "3f1c9e0a-replaceable-7b2d"})
+    assert settings.load().authsignal_tenant_id == "3f1c9e0a-replaceable-7b2d"
+
+
+def test_a_trigger_takes_the_pool_and_region_from_its_event(env):
+    # Between `connect` and the second deploy the stage has no pool or client id yet.
+    env({k: v for k, v in DEPLOYED.items() if k not in ("COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID", "COGNITO_REGION")})
+    event = {"region": "eu-west-2", "userPoolId": "eu-west-2_Abc", "callerContext": {"clientId": "cid"}}
+    config = settings.load(event)
+    assert (config.user_pool_id, config.region) == ("eu-west-2_Abc", "eu-west-2")
+    assert config.client_id == ""  # the event names the caller's client, not this app's
+    with pytest.raises(settings.SettingsError, match="COGNITO_REGION"):
+        settings.load()  # the API handler has no event to take them from
+
+
 @pytest.mark.parametrize("value,on", [(None, False), ("", False), ("false", False), ("true", True), ("TRUE", True)])
 def test_the_cleanup_is_off_unless_the_stage_turns_it_on(env, monkeypatch, value, on):
     env(LOCAL)

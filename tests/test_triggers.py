@@ -136,6 +136,19 @@ def test_verify_accepts_this_rounds_token_and_verifies_the_email(user, devstack)
     assert attributes["email_verified"] == "true"
 
 
+def test_create_and_verify_need_no_pool_client_or_region_setting(user, devstack, monkeypatch):
+    # Between `connect` and the second deploy the stage has none of them: the event has them.
+    for name in ("COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID", "COGNITO_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    sub, email = user
+    created = create(sub, email)
+    token = devstack.token_for(created["response"]["publicChallengeParameters"]["url"], email)
+    assert verify(sub, email, created, token)["response"] == {"answerCorrect": True}
+    cognito = boto3.client("cognito-idp", region_name="us-east-1", endpoint_url=devstack.cognito_url)
+    attributes = {a["Name"]: a["Value"] for a in cognito.admin_get_user(UserPoolId=POOL, Username=sub)["UserAttributes"]}
+    assert attributes["email_verified"] == "true"
+
+
 def test_verify_refuses_a_token_from_an_earlier_round(user, devstack):
     sub, email = user
     earlier = create(sub, email)

@@ -42,7 +42,7 @@ def create_auth_challenge(event, context):
 
     attributes = event["request"]["userAttributes"]
     issued = authsignal_gateway.start_challenge(
-        settings.load(), user_id=attributes["sub"], email=attributes["email"]
+        settings.load(event), user_id=attributes["sub"], email=attributes["email"]
     )
     return _respond(event, challenge.create(issued, attributes["email"]))
 
@@ -57,7 +57,7 @@ def verify_auth_challenge_response(event, context):
     answer = request.get("challengeAnswer")
     if request.get("userNotFound") is True or not challenge.plausible_answer(answer):
         return _respond(event, {"answerCorrect": False})
-    config = settings.load()
+    config = settings.load(event)
     user_id = attributes["sub"]
     private = request.get("privateChallengeParameters") or {}
     validation = authsignal_gateway.validate(config, user_id, answer)
@@ -73,7 +73,7 @@ def verify_auth_challenge_response(event, context):
              correct, validation.state, validation.verification_method, proven)
     if proven and attributes.get("email_verified") != "true":
         cognito_gateway.mark_email_verified(
-            event["region"], event["userPoolId"], event["userName"], config.cognito_endpoint_url
+            config.region, config.user_pool_id, event["userName"], config.cognito_endpoint_url
         )
         if config.cleanup_unverified_users:
             _leave_cleanup_group(event, config)

@@ -1,4 +1,5 @@
-"""`python -m triggers connect --stage <s>`: wire a deployed stage to its user pool.
+"""`python -m triggers connect --stage <s>`: wire a deployed stage to its user pool;
+`python -m triggers disconnect --stage <s>`: undo that.
 
 Run it from the project folder after `chalice deploy --stage <s>`.
 """
@@ -21,15 +22,52 @@ def main(argv=None):
     connect.add_argument("--pool-id", help="adopt this existing user pool instead of creating one")
     connect.add_argument("--force", action="store_true",
                          help="replace triggers that the pool already sends to other functions")
+    connect.add_argument("--session-minutes", type=int, default=10,
+                         help="how long a sign-in session (one challenge round) lives, 3 to 15 (default: 10)")
+    connect.add_argument("--rate-limit", type=float, default=10,
+                         help="API stage throttling: steady requests per second, all clients together (default: 10)")
+    connect.add_argument("--burst-limit", type=int, default=20,
+                         help="API stage throttling: requests allowed at once above the rate (default: 20)")
     connect.add_argument("--project-dir", default=os.getcwd(), help="the Chalice project (default: here)")
+    disconnect = commands.add_parser(
+        "disconnect",
+        help="undo what connect did for a stage: run after `chalice delete --stage <s>`",
+        description="Deletes the user pool that connect created (asking first when it has users; its deletion "
+                    "protection is turned off for that), never a pool it adopted (only the four triggers and "
+                    "the app client leave it), the stage's SSM parameters, the Cognito invoke permissions, "
+                    "the stage's policy files and the ids recorded in .chalice/config.json.")
+    disconnect.add_argument("--stage", required=True, help="the Chalice stage (dev, prod, ...)")
+    disconnect.add_argument("--delete-users", action="store_true",
+                            help="delete a created pool even when it has users, without asking")
+    disconnect.add_argument("--region", help="where the stage's SSM parameters are, when no pool is recorded")
+    disconnect.add_argument("--project-dir", default=os.getcwd(), help="the Chalice project (default: here)")
     args = parser.parse_args(argv)
+    if args.command == "disconnect":
+        return _disconnect(args)
 
     from triggers.connect import ConnectError, Connector, ask_secret
 
-    connector = Connector(os.path.abspath(args.project_dir), args.stage, pool_id=args.pool_id,
-                          force=args.force, ask=ask_secret)
     try:
+        connector = Connector(os.path.abspath(args.project_dir), args.stage, pool_id=args.pool_id,
+                              force=args.force, ask=ask_secret, session_minutes=args.session_minutes,
+                              rate_limit=args.rate_limit, burst_limit=args.burst_limit)
         connector.run()
+    except ConnectError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _disconnect(args):
+    from triggers.connect import ConnectError
+    from triggers.disconnect import Disconnector
+
+    def ask(prompt):
+        return input(prompt) if sys.stdin.isatty() else None
+
+    try:
+        Disconnector(os.path.abspath(args.project_dir), args.stage, region=args.region,
+                     delete_users=args.delete_users, ask=ask).run()
     except ConnectError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

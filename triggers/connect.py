@@ -15,6 +15,7 @@ import sys
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+from chalicelib import settings
 from chalicelib.cleanup import PENDING_GROUP, PENDING_GROUP_DESCRIPTION
 
 # Cognito trigger -> the Chalice function name (`name=`) in triggers/__init__.py.
@@ -25,12 +26,32 @@ TRIGGERS = {
     "VerifyAuthChallengeResponse": "verify_auth_challenge_response",
 }
 COGNITO_PRINCIPAL = "cognito-idp.amazonaws.com"
+# What each function reads from SSM (by the setting naming the parameter) and may do to
+# its stage's pool. The API handler calls only Cognito's unauthenticated operations.
+FUNCTION_SECRETS = {
+    "api_handler": ("COGNITO_CLIENT_SECRET_PARAM",),
+    "create_auth_challenge": ("AUTHSIGNAL_SECRET_KEY_PARAM",),
+    "verify_auth_challenge_response": ("AUTHSIGNAL_SECRET_KEY_PARAM",),
+}
+FUNCTION_POOL_ACTIONS = {
+    "verify_auth_challenge_response": ("cognito-idp:AdminUpdateUserAttributes",),  # marks the email verified
+}
+# Only while the stage turns the cleanup on (CLEANUP_UNVERIFIED_USERS=true): the API puts new
+# sign-ups in the cleanup's group, Verify takes proven users out, the job deletes what is left.
+CLEANUP_POOL_ACTIONS = {
+    "api_handler": ("cognito-idp:AdminAddUserToGroup",),
+    "verify_auth_challenge_response": ("cognito-idp:AdminRemoveUserFromGroup",),
+    "delete_unverified_users": ("cognito-idp:ListUsersInGroup", "cognito-idp:AdminRemoveUserFromGroup",
+                                "cognito-idp:AdminDeleteUser"),
+}
+# API stage throttling, the same defaults as triggers/cloudformation.json.
+RATE_LIMIT = 10
+BURST_LIMIT = 20
 # The backend is the only caller: secret, custom auth and refresh only. LEGACY makes an
 # unknown email a UserNotFoundException, which the app turns into a silent SignUp.
 CLIENT_SETTINGS = {
     "ExplicitAuthFlows": ["ALLOW_CUSTOM_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     "PreventUserExistenceErrors": "LEGACY",
-    "AuthSessionValidity": 3,  # minutes a sign-in session (one challenge round) lives
     "EnableTokenRevocation": True,
     # What a user may change with their own access token (UpdateUserAttributes). Never
     # `email` or `email_verified`: a user who could would move their account onto someone
@@ -38,6 +59,10 @@ CLIENT_SETTINGS = {
     # standard attribute, and what an empty list means is not documented.
     "WriteAttributes": ["locale"],
 }
+# Minutes a sign-in session (one challenge round) lives: time to fetch a code from a mail
+# app; Authsignal's token lives 10 minutes. Cognito accepts 3 to 15.
+SESSION_MINUTES = 10
+SESSION_MINUTES_RANGE = (3, 15)
 
 
 class ConnectError(Exception):
@@ -56,6 +81,12 @@ def _read_json(path, what):
 
 def deployed_functions(project_dir, stage):
     """The trigger ARNs Chalice recorded for the stage: {chalice name: lambda ARN}."""
+    return {name: arn for name, arn in deployed_resources(project_dir, stage)["functions"].items()
+            if name in TRIGGERS.values()}
+
+
+def deployed_resources(project_dir, stage):
+    """What Chalice recorded for the stage: {"functions": {name: ARN}, "rest_api_id": id or None}."""
     path = os.path.join(project_dir, ".chalice", "deployed", stage + ".json")
     if not os.path.exists(path):
         raise ConnectError(
@@ -74,11 +105,43 @@ def deployed_functions(project_dir, stage):
         raise ConnectError(
             f"{path} lacks the trigger function(s) {', '.join(missing)}: the deploy did not finish or "
             f"came from an older version. Run `chalice deploy --stage {stage}` again.")
-    found = {name: arns[name] for name in TRIGGERS.values()}
+    found = {name: arn for name, arn in arns.items() if arn}
     regions = {arn.split(":")[3] for arn in found.values()}
     if len(regions) != 1:
-        raise ConnectError(f"The trigger functions are in several regions ({sorted(regions)}); redeploy the stage.")
-    return found
+        raise ConnectError(f"The functions are in several regions ({sorted(regions)}); redeploy the stage.")
+    apis = [r.get("rest_api_id") for r in resources if isinstance(r, dict) and r.get("resource_type") == "rest_api"]
+    return {"functions": found, "rest_api_id": apis[0] if apis else None}
+
+
+def policy_file(stage, function):
+    return f"policy-{stage}-{function.replace('_', '-')}.json"
+
+
+def _parameter_arn(partition, region, account, name):
+    return f"arn:{partition}:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
+
+
+def stage_policies(functions, pool_arn, parameters, cleanup):
+    """Each function's IAM policy for one stage: {chalice name: policy document}.
+
+    Scoped to that stage's pool (`pool_arn`), its SSM parameters ({setting: name}) and each
+    function's own log group; the partition, region and account come from the ARNs."""
+    documents = {}
+    for name, arn in sorted(functions.items()):
+        partition, region, account, function_name = (arn.split(":")[i] for i in (1, 3, 4, 6))
+        group = f"arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function_name}"
+        statements = [{"Sid": "OwnLogs", "Effect": "Allow",
+                       "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                       "Resource": [group, group + ":*"]}]
+        reads = [parameters[s] for s in FUNCTION_SECRETS.get(name, ()) if parameters.get(s)]
+        if reads:
+            statements.append({"Sid": "ReadOwnSecrets", "Effect": "Allow", "Action": ["ssm:GetParameter"],
+                               "Resource": [_parameter_arn(partition, region, account, p) for p in reads]})
+        actions = FUNCTION_POOL_ACTIONS.get(name, ()) + (CLEANUP_POOL_ACTIONS.get(name, ()) if cleanup else ())
+        if actions:
+            statements.append({"Sid": "OwnPool", "Effect": "Allow", "Action": list(actions), "Resource": pool_arn})
+        documents[name] = {"Version": "2012-10-17", "Statement": statements}
+    return documents
 
 
 def _writable(value, shape):
@@ -90,10 +153,16 @@ def _writable(value, shape):
     return value
 
 
+# Returned by DescribeUserPool and still in UpdateUserPool's input shape, but no longer in
+# use: AWS refuses it next to TemporaryPasswordValidityDays (Amplify CLI strips it too).
+NEVER_SENT = {"AdminCreateUserConfig": "UnusedAccountValidityDays"}
+
+
 def update_pool_request(pool, lambda_config):
     """UpdateUserPool parameters: the pool's whole writable configuration, new LambdaConfig.
 
-    UpdateUserPool resets every setting it is not sent, and refuses read-only fields."""
+    UpdateUserPool resets every setting it is not sent, and refuses read-only fields: send
+    exactly the members of its input shape, read from botocore's service model."""
     import botocore.session
 
     shape = botocore.session.get_session().get_service_model("cognito-idp") \
@@ -103,29 +172,27 @@ def update_pool_request(pool, lambda_config):
         current["PoolName"] = current["Name"]
     request = _writable(current, shape)
     request.pop("UserPoolId", None)
-    # Deprecated twin of TemporaryPasswordValidityDays: sending both is an error.
-    temp_days = ((request.get("Policies") or {}).get("PasswordPolicy") or {}).get("TemporaryPasswordValidityDays")
-    if temp_days is not None and "AdminCreateUserConfig" in request:
-        request["AdminCreateUserConfig"] = {
-            k: v for k, v in request["AdminCreateUserConfig"].items() if k != "UnusedAccountValidityDays"}
+    for member, dropped in NEVER_SENT.items():
+        if isinstance(request.get(member), dict):
+            request[member] = {k: v for k, v in request[member].items() if k != dropped}
     request["LambdaConfig"] = lambda_config
     return {"UserPoolId": pool["Id"], **request}
 
 
-def _client_request(client_description, settings):
+def _client_request(client_description, wanted):
     import botocore.session
 
     shape = botocore.session.get_session().get_service_model("cognito-idp") \
         .operation_model("UpdateUserPoolClient").input_shape
     request = _writable(client_description, shape)
-    request.update(settings)
+    request.update(wanted)
     return request
 
 
-def _client_differences(description):
+def _client_differences(description, settings_wanted):
     """{setting: (what the client has, what the app needs)} for each setting that differs."""
     differences = {}
-    for key, wanted in CLIENT_SETTINGS.items():
+    for key, wanted in settings_wanted.items():
         have = description.get(key)
         if isinstance(wanted, list):
             if sorted(have or []) != sorted(wanted):
@@ -157,7 +224,18 @@ def _invoke_statement_present(policy, pool_arn):
 
 class Connector:
     def __init__(self, project_dir, stage, pool_id=None, force=False, session=None,
-                 environ=None, ask=None, out=print):
+                 environ=None, ask=None, out=print, session_minutes=SESSION_MINUTES,
+                 rate_limit=RATE_LIMIT, burst_limit=BURST_LIMIT):
+        if not (isinstance(rate_limit, (int, float)) and isinstance(burst_limit, int)
+                and 0 < rate_limit <= 10000 and 0 < burst_limit <= 5000):
+            raise ConnectError("The API's throttling needs a rate limit above 0 (requests per second, at most "
+                               f"10000) and a burst limit from 1 to 5000, not {rate_limit!r} and {burst_limit!r}.")
+        self.throttle = {"throttlingRateLimit": float(rate_limit), "throttlingBurstLimit": burst_limit}
+        low, high = SESSION_MINUTES_RANGE
+        if not (isinstance(session_minutes, int) and low <= session_minutes <= high):
+            raise ConnectError(f"The sign-in session must last {low} to {high} minutes (Cognito's limits), "
+                               f"not {session_minutes!r}.")
+        self.client_settings = {**CLIENT_SETTINGS, "AuthSessionValidity": session_minutes}
         self.project_dir = project_dir
         self.stage = stage
         self.pool_id_arg = pool_id
@@ -185,6 +263,17 @@ class Connector:
             if env.get(name):
                 raise ConnectError(f"Stage '{self.stage}' has the secret {name} in .chalice/config.json: remove it; "
                                    f"this command keeps secrets in SSM and sets {name}_PARAM instead.")
+        for name in ("AUTHSIGNAL_TENANT_ID", "AUTHSIGNAL_API_URL"):
+            if not str(env.get(name) or "").strip():
+                raise ConnectError(f"Stage '{self.stage}' has no {name}: add it to the stage's environment_variables "
+                                   "in .chalice/config.json (Authsignal portal > Settings > API keys). "
+                                   "Nothing was changed.")
+        for name, value in sorted(env.items()):
+            problem = isinstance(value, str) and settings.placeholder_problem(
+                name, value, f"the stage '{self.stage}' environment_variables in .chalice/config.json")
+            if problem:
+                raise ConnectError(problem + f" Then `chalice deploy --stage {self.stage}` and run this again. "
+                                   "Nothing was changed.")
         return path, config, env
 
     def _clients(self, region):
@@ -193,7 +282,8 @@ class Connector:
             raise ConnectError(
                 "No AWS credentials found: configure them (`aws configure`, AWS_PROFILE, or "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account you deployed to. Nothing was changed.")
-        return {name: session.client(name, region_name=region) for name in ("cognito-idp", "lambda", "ssm")}
+        return {name: session.client(name, region_name=region)
+                for name in ("cognito-idp", "lambda", "ssm", "apigateway")}
 
     def _describe_pool(self, pool_id, where):
         try:
@@ -247,12 +337,19 @@ class Connector:
 
     def _authsignal_key(self, param, existing):
         given = (self.environ.get("AUTHSIGNAL_SECRET_KEY") or "").strip()
+        problem = given and settings.placeholder_problem(
+            "AUTHSIGNAL_SECRET_KEY", given, "AUTHSIGNAL_SECRET_KEY in this shell")
+        if problem:
+            raise ConnectError(problem + " Nothing was changed.")
         if given:
             return given
         if existing is not None:
             return existing
         if self.ask is not None:
             given = (self.ask(f"Authsignal secret key (stored as SSM SecureString {param}): ") or "").strip()
+        problem = given and settings.placeholder_problem("AUTHSIGNAL_SECRET_KEY", given, "the prompt")
+        if problem:
+            raise ConnectError(problem + " Nothing was changed.")
         if not given:
             raise ConnectError(
                 f"The Authsignal secret key is not in SSM ({param}) yet: set AUTHSIGNAL_SECRET_KEY in this shell "
@@ -264,12 +361,28 @@ class Connector:
     def plan(self):
         """Every read and check; raises ConnectError before any change."""
         self.config_path, self.config, env = self._config()
+        self.env = env
+        deployed = deployed_resources(self.project_dir, self.stage)
+        self.all_functions = deployed["functions"]
         self.functions = deployed_functions(self.project_dir, self.stage)
         self.region = next(iter(self.functions.values())).split(":")[3]
         app_name = self.config.get("app_name", "app")
         self.name = f"{app_name}-{self.stage}"
         clients = self._clients(self.region)
         self.idp, self.lam, self.ssm = clients["cognito-idp"], clients["lambda"], clients["ssm"]
+        self.apigateway = clients["apigateway"]
+        self.rest_api_id = deployed["rest_api_id"]
+        self.api_stage = self.config.get("api_gateway_stage", "api")
+        self.stage_throttle = None
+        if self.rest_api_id:
+            try:
+                settings_now = self.apigateway.get_stage(restApiId=self.rest_api_id, stageName=self.api_stage)
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "NotFoundException":
+                    raise
+                raise ConnectError(f"API {self.rest_api_id} (stage {self.api_stage}) is in the deployed file but not "
+                                   f"in the account: run `chalice deploy --stage {self.stage}` again.") from None
+            self.stage_throttle = (settings_now.get("methodSettings") or {}).get("*/*") or {}
         for name, arn in self.functions.items():
             try:
                 self.lam.get_function_configuration(FunctionName=arn)
@@ -334,12 +447,13 @@ class Connector:
                 AdminCreateUserConfig={"AllowAdminCreateUserOnly": False},
                 AccountRecoverySetting={"RecoveryMechanisms": [{"Name": "admin_only", "Priority": 1}]},
                 MfaConfiguration="OFF",
+                DeletionProtection="ACTIVE",  # `python -m triggers disconnect` turns it off, deliberately
                 LambdaConfig=dict(self.wanted),
                 UserPoolTags={"app": self.config.get("app_name", ""), "stage": self.stage},
             )["UserPool"]
             self.pool = self.idp.describe_user_pool(UserPoolId=created["Id"])["UserPool"]
             self.done.append(f"created user pool {self.pool['Id']} ({self.name}), email sign-in, "
-                             "triggers connected")
+                             "deletion protection on, triggers connected")
         pool_id = self.pool["Id"]
         pool_arn = self.pool.get("Arn") or self._pool_arn(pool_id)
 
@@ -354,12 +468,13 @@ class Connector:
 
         if self.client is None:
             self.client = self.idp.create_user_pool_client(
-                UserPoolId=pool_id, ClientName=self.name, GenerateSecret=True, **CLIENT_SETTINGS)["UserPoolClient"]
+                UserPoolId=pool_id, ClientName=self.name, GenerateSecret=True,
+                **self.client_settings)["UserPoolClient"]
             self.done.append(f"created app client {self.client['ClientId']} (secret, CUSTOM_AUTH + refresh only; "
                              f"users may write only {CLIENT_SETTINGS['WriteAttributes']}, never their email)")
-        elif _client_differences(self.client):
-            differences = _client_differences(self.client)
-            self.idp.update_user_pool_client(**_client_request(self.client, CLIENT_SETTINGS))
+        elif _client_differences(self.client, self.client_settings):
+            differences = _client_differences(self.client, self.client_settings)
+            self.idp.update_user_pool_client(**_client_request(self.client, self.client_settings))
             self.done.append(f"updated app client {self.client['ClientId']}: " + "; ".join(
                 _describe_difference(k, *v) for k, v in differences.items()))
 
@@ -373,12 +488,17 @@ class Connector:
         self._put_secret(self.authsignal_param, self.authsignal_key, self.stored_authsignal_key,
                          "the Authsignal secret key")
 
-        self._record({
+        self._throttle_api()
+        values = {
             "COGNITO_USER_POOL_ID": pool_id,
             "COGNITO_CLIENT_ID": self.client["ClientId"],
             "COGNITO_CLIENT_SECRET_PARAM": self.client_param,
             "AUTHSIGNAL_SECRET_KEY_PARAM": self.authsignal_param,
-        })
+        }
+        cleanup = str(self.env.get("CLEANUP_UNVERIFIED_USERS", "")).strip().lower() == "true"
+        policies = stage_policies(self.all_functions, pool_arn, values, cleanup)
+        self._write_policies(policies)
+        self._record(values, {name: policy_file(self.stage, name) for name in policies})
         return pool_id
 
     def _existing_users_report(self, env):
@@ -421,8 +541,36 @@ class Connector:
                              "cleanup job may delete)")
 
     def _pool_arn(self, pool_id):
-        account = next(iter(self.functions.values())).split(":")[4]
-        return f"arn:aws:cognito-idp:{self.region}:{account}:userpool/{pool_id}"
+        partition, _, _, account = next(iter(self.functions.values())).split(":")[1:5]
+        return f"arn:{partition}:cognito-idp:{self.region}:{account}:userpool/{pool_id}"
+
+    def _throttle_api(self):
+        if self.rest_api_id is None:
+            return  # a stage without an API (Chalice deploys one whenever the app has routes)
+        have = {k: self.stage_throttle.get(k) for k in self.throttle}
+        if have == self.throttle:
+            return
+        self.apigateway.update_stage(restApiId=self.rest_api_id, stageName=self.api_stage, patchOperations=[
+            {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(self.throttle["throttlingRateLimit"])},
+            {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(self.throttle["throttlingBurstLimit"])},
+        ])
+        self.done.append(f"throttled API {self.rest_api_id} stage {self.api_stage}: "
+                         f"{self.throttle['throttlingRateLimit']:g} requests/s, burst {self.throttle['throttlingBurstLimit']}")
+
+    def _write_policies(self, policies):
+        for name, document in policies.items():
+            path = os.path.join(self.project_dir, ".chalice", policy_file(self.stage, name))
+            text = json.dumps(document, indent=2) + "\n"
+            try:
+                with open(path) as handle:
+                    if handle.read() == text:
+                        continue
+            except FileNotFoundError:
+                pass
+            with open(path, "w") as handle:
+                handle.write(text)
+            self.policies_changed = True
+            self.done.append(f"wrote {name}'s IAM policy for stage {self.stage} (.chalice/{policy_file(self.stage, name)})")
 
     def _allow_cognito(self, name, arn, pool_id, pool_arn):
         try:
@@ -447,20 +595,28 @@ class Connector:
                                Description=f"{what} ({self.name})")
         self.done.append(f"{'stored' if stored is None else 'updated'} {what} in SSM as SecureString {name}")
 
-    def _record(self, values):
+    def _record(self, values, policy_files):
         stage = self.config["stages"][self.stage]
         env = stage.setdefault("environment_variables", {})
         changed = {k: v for k, v in values.items() if env.get(k) != v}
-        if not changed:
-            self.config_changed = False
+        functions = stage.setdefault("lambda_functions", {})
+        files = {name: file for name, file in policy_files.items()
+                 if (functions.get(name) or {}).get("iam_policy_file") != file}
+        for name, file in files.items():
+            functions.setdefault(name, {})["iam_policy_file"] = file
+        if files:
+            self.done.append(f"recorded the stage's policy files under stages.{self.stage}.lambda_functions")
+        if not changed and not files:
+            self.config_changed = self.policies_changed
             return
         env.update(changed)
         with open(self.config_path, "w") as handle:
             json.dump(self.config, handle, indent=2)
             handle.write("\n")
         self.config_changed = True
-        self.done.append("recorded in .chalice/config.json (stage %s): %s" % (
-            self.stage, ", ".join(f"{k}={v}" for k, v in changed.items())))
+        if changed:
+            self.done.append("recorded in .chalice/config.json (stage %s): %s" % (
+                self.stage, ", ".join(f"{k}={v}" for k, v in changed.items())))
 
     def run(self):
         try:
@@ -475,6 +631,7 @@ class Connector:
         except BotoCoreError as error:
             raise ConnectError(f"Could not reach AWS ({error}). Nothing was changed.") from None
         self.config_changed = False
+        self.policies_changed = False
         for line in self.report:
             self.out(line)
         try:
@@ -490,8 +647,8 @@ class Connector:
         for line in self.done:
             self.out("- " + line)
         if self.config_changed:
-            self.out(f"The stage's settings changed: run `chalice deploy --stage {self.stage}` again so the "
-                     "functions pick them up.")
+            self.out(f"The stage's settings or policies changed: run `chalice deploy --stage {self.stage}` "
+                     "again so the functions pick them up.")
         return self.done
 
 
