@@ -31,8 +31,10 @@ DEFAULT_START_MIN_SECONDS = 1.0
 
 # Values copied from an example instead of replaced: `REPLACE-with-your-tenant-id`, `...`,
 # `<your key>`, `changeme`, `TODO`, `xxxx`.
-_PLACEHOLDER = re.compile(r"^(replace\b.*|.*\breplace[-_ ]with\b.*|\.{3,}|<.*>|change[-_ ]?me|todo|tbd|x{3,}|your[-_ ].*)$",
+_PLACEHOLDER = re.compile(r"^(.*\breplace\b.*|.*\breplace[-_ ]with\b.*|\.{3,}|<.*>|change[-_ ]?me|todo|tbd|x{3,}|your[-_ ].*)$",
                           re.IGNORECASE)
+# Settings whose value is a space-separated list (SPEC 5).
+LIST_SETTINGS = {"AUTHSIGNAL_UI_ORIGIN"}
 
 
 class SettingsError(RuntimeError):
@@ -61,8 +63,14 @@ class Settings:
 
 
 def placeholder_problem(name, value, where="the stage's environment_variables in .chalice/config.json"):
-    """Why `value` cannot be the real `name` (a placeholder, or one in a list), or None."""
-    if any(_PLACEHOLDER.match(part) for part in value.split()):
+    """Why `value` cannot be the real `name` (a placeholder, or blank inside), or None.
+    A list setting (space-separated) is checked item by item."""
+    value = value.strip()
+    if name in LIST_SETTINGS:
+        wrong = any(_PLACEHOLDER.match(part) for part in value.split())
+    else:
+        wrong = bool(_PLACEHOLDER.match(value)) or any(c.isspace() for c in value)
+    if wrong:
         return (f"Setting {name} is still a placeholder ({value!r}): put the real value in {where}"
                 + (" (Authsignal portal > Settings > API keys)." if name.startswith("AUTHSIGNAL") else "."))
     return None

@@ -373,7 +373,7 @@ def test_an_error_reported_by_the_ui_is_explained(open_page, browser_stack, emai
     page.route("**/challenge?token=*", lambda route: route.continue_(
         url=route.request.url.replace("token=", "token=broken")))
     page.get_by_label("Email").fill(email)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     status = page.get_by_role("status")
     expect(status).to_have_text("The verification link was not valid.")
     expect(status).to_have_attribute("data-kind", "error")

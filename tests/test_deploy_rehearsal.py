@@ -140,8 +140,12 @@ def test_path_1_deploy_connect_deploy_reconnect_cleanup_switch_and_tear_down(acc
     chalice(account, "deploy")
     cleanup = role_policy(aws, "delete_unverified_users")
     assert [s for s in cleanup["Statement"] if s["Sid"] == "OwnPool"] == [
-        {"Sid": "OwnPool", "Effect": "Allow", "Action": ["cognito-idp:ListUsers", "cognito-idp:AdminDeleteUser"],
+        {"Sid": "OwnPool", "Effect": "Allow", "Action": ["cognito-idp:ListUsersInGroup",
+                                                         "cognito-idp:AdminRemoveUserFromGroup",
+                                                         "cognito-idp:AdminDeleteUser"],
          "Resource": pool["Arn"]}]
+    assert "cognito-idp:AdminAddUserToGroup" in {
+        a for s in role_policy(aws, "api_handler")["Statement"] for a in s["Action"]}
     assert function_env(aws, "delete_unverified_users")["CLEANUP_UNVERIFIED_USERS"] == "true"
     assert "Nothing to do" in triggers(account, "connect")
 
