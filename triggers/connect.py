@@ -222,6 +222,22 @@ def _invoke_statement_present(policy, pool_arn):
     return False
 
 
+def read_only(plan):
+    """Run a command's read-only planning step; AWS's refusals become a ConnectError that
+    says nothing was changed (connect and disconnect share it)."""
+    try:
+        plan()
+    except (NoCredentialsError, NoRegionError):
+        raise ConnectError("No AWS credentials found: configure them (`aws configure`, AWS_PROFILE, or "
+                           "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY). Nothing was changed.") from None
+    except ClientError as error:
+        info = error.response.get("Error", {})
+        raise ConnectError(f"AWS refused a read ({info.get('Code')}: {info.get('Message')}); check the "
+                           "credentials and region. Nothing was changed.") from None
+    except BotoCoreError as error:
+        raise ConnectError(f"Could not reach AWS ({error}). Nothing was changed.") from None
+
+
 class Connector:
     def __init__(self, project_dir, stage, pool_id=None, force=False, session=None,
                  environ=None, ask=None, out=print, session_minutes=SESSION_MINUTES,
@@ -619,17 +635,7 @@ class Connector:
                 self.stage, ", ".join(f"{k}={v}" for k, v in changed.items())))
 
     def run(self):
-        try:
-            self.plan()
-        except (NoCredentialsError, NoRegionError):
-            raise ConnectError("No AWS credentials found: configure them (`aws configure`, AWS_PROFILE, or "
-                               "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY). Nothing was changed.") from None
-        except ClientError as error:
-            info = error.response.get("Error", {})
-            raise ConnectError(f"AWS refused a read ({info.get('Code')}: {info.get('Message')}); check the "
-                               "credentials and region. Nothing was changed.") from None
-        except BotoCoreError as error:
-            raise ConnectError(f"Could not reach AWS ({error}). Nothing was changed.") from None
+        read_only(self.plan)
         self.config_changed = False
         self.policies_changed = False
         for line in self.report:

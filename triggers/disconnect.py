@@ -12,9 +12,9 @@ This module imports boto3; the Lambda code paths never import it.
 import json
 import os
 
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from triggers.connect import TRIGGERS, ConnectError, Connector, policy_file, update_pool_request
+from triggers.connect import TRIGGERS, ConnectError, Connector, policy_file, read_only, update_pool_request
 
 RECORDED = ("COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID")
 
@@ -135,15 +135,7 @@ class Disconnector(Connector):
                              + ", ".join(forgotten))
 
     def run(self):
-        try:
-            self.plan()
-        except (NoCredentialsError, NoRegionError):
-            raise ConnectError("No AWS credentials found: configure them (`aws configure`, AWS_PROFILE, or "
-                               "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY). Nothing was changed.") from None
-        except ClientError as error:
-            info = error.response.get("Error", {})
-            raise ConnectError(f"AWS refused a read ({info.get('Code')}: {info.get('Message')}). "
-                               "Nothing was changed.") from None
+        read_only(self.plan)
         try:
             self.apply()
         except (ClientError, BotoCoreError) as error:
