@@ -110,3 +110,19 @@ def fresh_boto3_session():
     yield
     if "boto3" in sys.modules:
         sys.modules["boto3"].DEFAULT_SESSION = None
+
+
+@pytest.fixture(scope="module")
+def emu():
+    """The Authsignal emulator alone, one per test module (tests/test_authsignal_*.py)."""
+    from tests.test_authsignal_emulator import Emulator
+
+    emulator = Emulator()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def sdk(emu):
+    """The real `authsignal` SDK pointed at `emu`."""
+    return emu.client()

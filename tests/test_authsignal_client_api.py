@@ -10,24 +10,12 @@ import base64
 import pytest
 import requests
 
-from tests.test_authsignal_emulator import ACTION, CONFIG, Emulator, new_user, sign_in
+from tests.test_authsignal_emulator import ACTION, CONFIG, new_user, sign_in
 from tests.webauthn_authenticator import SoftAuthenticator
 
 TENANT = CONFIG["stages"]["local"]["environment_variables"]["AUTHSIGNAL_TENANT_ID"]
 ORIGIN = "http://localhost:8000"
 ENROL_ACTION = "addPasskey"
-
-
-@pytest.fixture(scope="module")
-def emu():
-    emulator = Emulator()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def sdk(emu):
-    return emu.client()
 
 
 class Client:

@@ -65,18 +65,6 @@ class Emulator:
         return self.proc.wait(5)
 
 
-@pytest.fixture(scope="module")
-def emu():
-    emulator = Emulator()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def sdk(emu):
-    return emu.client()
-
-
 def new_user() -> tuple[str, str]:
     user_id = str(uuid.uuid4())
     return user_id, f"user-{user_id[:8]}@example.com"

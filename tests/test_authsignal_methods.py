@@ -18,18 +18,6 @@ from tests.test_authsignal_emulator import ACTION, ROOT, Emulator, mailbox, new_
 PHONE = "+15550102030"
 
 
-@pytest.fixture(scope="module")
-def emu():
-    emulator = Emulator()
-    yield emulator
-    emulator.stop()
-
-
-@pytest.fixture
-def sdk(emu):
-    return emu.client()
-
-
 def call(emu, path, token, **body):
     return requests.post(f"{emu.url}/challenge/{path}", json={"token": token, **body}, timeout=5)
 
