@@ -31,7 +31,7 @@ browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 dev: setup
-	$(PY) -m devstack
+	$(PY) -m devstack --custom-domain
 
 test: setup browser
 	$(PY) -m pytest

@@ -1,5 +1,6 @@
 """Each method of the emulator's pre-built UI over real HTTP, as its challenge page calls it:
-email OTP, email magic link, SMS and authenticator app (passkeys: test_authsignal_client_api)."""
+email OTP, email magic link, SMS, authenticator app, and passkeys inside the dialog on a
+custom domain (the Web SDK's own passkey calls: test_authsignal_client_api)."""
 from __future__ import annotations
 
 import html
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from tests.test_authsignal_emulator import ACTION, ROOT, Emulator, mailbox, new_user, open_page, sign_in
+from tests.webauthn_authenticator import SoftAuthenticator
 
 PHONE = "+15550102030"
 
@@ -200,6 +202,108 @@ def test_an_unfinished_authenticator_setup_proves_nothing(emu, sdk):
     later = sdk.track(user_id, ACTION, {"email": email})
     answer = call(emu, "totp/verify", later["token"], code=pyotp.TOTP(secret).now())
     assert answer.status_code == 400 and answer.json()["errorCode"] == "not_enrolled"
+
+
+# ---- passkeys inside the dialog -----------------------------------------------------------
+# The emulator answers on http://localhost:<port> too: there the page is on the relying
+# party's domain (as on a tenant's custom domain) and runs WebAuthn itself.
+
+def on_domain(emu):
+    return emu.url.replace("127.0.0.1", "localhost")
+
+
+def passkey_call(emu, path, token, origin=None, **body):
+    origin = origin or on_domain(emu)
+    return requests.post(f"{origin}/challenge/passkey/{path}", json={"token": token, **body},
+                         headers={"Origin": origin}, timeout=5)
+
+
+def proven_round(emu, sdk, user_id, email):
+    """A round proven by an email code, whatever the user's first screen is."""
+    tracked = sdk.track(user_id, ACTION, {"email": email})
+    assert call(emu, "resend", tracked["token"]).status_code == 200
+    assert call(emu, "verify", tracked["token"], code=mailbox(emu, email)[-1]["code"]).status_code == 200
+    return tracked
+
+
+def enrol_passkey_in_dialog(emu, sdk, user_id, email):
+    tracked = proven_round(emu, sdk, user_id, email)  # the proven first method
+    authenticator = SoftAuthenticator(on_domain(emu))
+    setup = passkey_call(emu, "setup", tracked["token"])
+    assert setup.status_code == 200, setup.text
+    added = passkey_call(emu, "register", tracked["token"], challengeId=setup.json()["challengeId"],
+                         credential=authenticator.create(setup.json()["options"]))
+    assert added.status_code == 200, added.text
+    assert added.json() == {"token": tracked["token"]}
+    # The round stays proven by the email code: adding a passkey proves no address.
+    assert validated(sdk, tracked["token"], user_id)["verification_method"] == "EMAIL_OTP"
+    return authenticator
+
+
+def dialog_passkey_sign_in(emu, token, authenticator, credential_id=None):
+    options = passkey_call(emu, "options", token)
+    assert options.status_code == 200, options.text
+    return passkey_call(emu, "verify", token, challengeId=options.json()["challengeId"],
+                        credential=authenticator.get(options.json()["options"], credential_id))
+
+
+def test_the_dialog_offers_passkeys_only_on_the_relying_partys_domain(emu, sdk):
+    user_id, email = new_user()
+    tracked = sdk.track(user_id, ACTION, {"email": email})
+    on_ip = view_of(open_page(tracked["url"]))
+    assert "PASSKEY" not in [m["method"] for m in on_ip["methods"]]
+    on_name = view_of(open_page(tracked["url"].replace(emu.url, on_domain(emu))))
+    assert [m["method"] for m in on_name["methods"]][-1] == "PASSKEY"
+    refused = passkey_call(emu, "options", tracked["token"], origin=emu.url)
+    assert refused.status_code == 400 and refused.json()["errorCode"] == "invalid_origin"
+
+
+def test_a_passkey_set_up_in_the_dialog_then_signs_in_there(emu, sdk):
+    user_id, email = new_user()
+    authenticator = enrol_passkey_in_dialog(emu, sdk, user_id, email)
+
+    later = sdk.track(user_id, ACTION, {"email": email})
+    assert later["state"] == "CHALLENGE_REQUIRED" and "PASSKEY" in later["enrolled_verification_methods"]
+    view = view_of(open_page(later["url"].replace(emu.url, on_domain(emu))))
+    assert view["first"] == "CHOOSE" and {"method": "PASSKEY", "enrolled": True} in view["methods"]
+    answer = dialog_passkey_sign_in(emu, later["token"], authenticator)
+    assert answer.status_code == 200, answer.text
+    validated_ = validated(sdk, answer.json()["token"], user_id)
+    assert validated_["state"] == "CHALLENGE_SUCCEEDED" and validated_["verification_method"] == "PASSKEY"
+
+
+def test_setting_up_a_passkey_in_the_dialog_needs_a_proven_first_method(emu, sdk):
+    user_id, email = new_user()
+    tracked = sdk.track(user_id, ACTION, {"email": email})
+    refused = passkey_call(emu, "setup", tracked["token"])
+    assert refused.status_code == 403 and refused.json()["errorCode"] == "not_proven"
+    assert passkey_call(emu, "options", tracked["token"]).json()["errorCode"] == "not_enrolled"
+
+
+def test_the_dialog_refuses_another_users_passkey_a_reused_challenge_and_a_borrowed_setup(emu, sdk):
+    alice, alice_email = new_user()
+    bob, bob_email = new_user()
+    enrol_passkey_in_dialog(emu, sdk, alice, alice_email)
+    bobs = enrol_passkey_in_dialog(emu, sdk, bob, bob_email)
+
+    alices_round = sdk.track(alice, ACTION, {"email": alice_email})
+    answer = dialog_passkey_sign_in(emu, alices_round["token"], bobs, next(iter(bobs.credentials)))
+    assert answer.status_code == 400 and answer.json()["errorCode"] == "unknown_credential"
+    assert sdk.validate_challenge({"token": alices_round["token"]})["is_valid"] is False
+
+    bobs_round = sdk.track(bob, ACTION, {"email": bob_email})
+    options = passkey_call(emu, "options", bobs_round["token"]).json()
+    body = {"challengeId": options["challengeId"], "credential": bobs.get(options["options"])}
+    assert passkey_call(emu, "verify", bobs_round["token"], **body).status_code == 200
+    again = passkey_call(emu, "verify", bobs_round["token"], **body)
+    assert again.status_code == 400 and again.json()["errorCode"] == "invalid_challenge"
+
+    # A registration challenge issued to Bob's proven round cannot add a passkey to Alice.
+    alices_proven = proven_round(emu, sdk, alice, alice_email)
+    bobs_setup = passkey_call(emu, "setup", proven_round(emu, sdk, bob, bob_email)["token"]).json()
+    stolen = passkey_call(emu, "register", alices_proven["token"], challengeId=bobs_setup["challengeId"],
+                          credential=SoftAuthenticator(on_domain(emu)).create(bobs_setup["options"]))
+    assert stolen.status_code == 401 and stolen.json()["errorCode"] == "invalid_challenge"
 
 
 # ---- the tenant's choice of methods ----------------------------------------------------------

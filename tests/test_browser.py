@@ -266,6 +266,27 @@ def test_closing_the_challenge_is_a_calm_cancel_and_the_form_works_again(open_pa
     watch.assert_clean()
 
 
+def test_the_dialogs_cancel_button_hands_back_no_token(open_page, browser_stack, email):
+    """The pre-built UI's own Cancel sends AUTHSIGNAL_CLOSE_POPUP without a token: no round is
+    finished, the page says so calmly, and a new sign-in works."""
+    page, watch = open_page()
+    finishes = []
+    page.on("request", lambda request: finishes.append(request.url) if "/auth/finish" in request.url else None)
+    challenge = start_sign_in(page, email)
+    challenge.get_by_role("button", name="Cancel").press("Enter")
+    expect(page.get_by_title(CHALLENGE_TITLE)).to_have_count(0)
+    status = page.get_by_role("status")
+    expect(status).to_have_text("Sign-in cancelled. Nothing was changed; sign in again whenever you are ready.")
+    expect(status).not_to_have_attribute("data-kind", "error")
+    assert finishes == []  # no token, so nothing was sent to finish the round
+
+    challenge = start_sign_in(page, email)
+    challenge.get_by_label("Verification code").fill(code_for(browser_stack, email))
+    challenge.get_by_role("button", name="Verify").click()
+    expect_signed_in(page, email)
+    watch.assert_clean()
+
+
 @pytest.mark.parametrize("screen", ["desktop", "phone"])
 def test_an_outage_is_a_friendly_error_and_the_form_works_again(open_page, browser_stack, email, screen):
     page, watch = open_page(screen)

@@ -51,7 +51,7 @@ def sign_in_with_email_code(page, stack, email):
     expect_signed_in(page, email)
 
 
-@pytest.mark.parametrize("screen,scheme", [("desktop", "light"), ("phone", "dark")])
+@pytest.mark.parametrize("screen,scheme", VARIANTS)
 def test_add_a_passkey_then_sign_in_with_it(open_page, browser_stack, email, axe_source, screen, scheme):
     page, watch = open_page(screen, scheme, host="localhost")
     cdp, authenticator = virtual_authenticator(page)
@@ -61,7 +61,7 @@ def test_add_a_passkey_then_sign_in_with_it(open_page, browser_stack, email, axe
     expect(page.get_by_role("status")).to_have_text("Passkey added. Next time, choose Sign in with a passkey.")
     [credential] = credentials(cdp, authenticator)
     assert credential["isResidentCredential"] is True and credential["rpId"] == "localhost"
-    shot(page, f"{screen}-{scheme}-passkey-1-added", full_page=True)
+    in_both_schemes(page, lambda: page.main_frame, axe_source, (screen, scheme), "passkey-1-added", full_page=True)
 
     page.get_by_role("button", name="Sign out").click()
     expect_signed_out(page)
@@ -73,8 +73,8 @@ def test_add_a_passkey_then_sign_in_with_it(open_page, browser_stack, email, axe
     # Verified by the first (email) sign-in; a passkey proves the person and leaves it so.
     page.get_by_role("button", name="Call protected API").click()
     expect_api_answer(page, email)
-    assert axe_violations(page.main_frame, axe_source) == []
-    shot(page, f"{screen}-{scheme}-passkey-2-signed-in", full_page=True)
+    in_both_schemes(page, lambda: page.main_frame, axe_source, (screen, scheme), "passkey-2-signed-in",
+                    full_page=True)
 
     # Autofill: a signed-out page load offers the passkey in the Email box; Chromium's virtual
     # authenticator picks it at once. It names the account, and the bound sign-in follows.
@@ -106,8 +106,8 @@ def test_a_passkey_the_tenant_does_not_know_is_refused_clearly(open_page, browse
     expect(status).to_have_text("That passkey is not registered for this account. Use Sign in, then choose Add a passkey.")
     expect(status).to_have_attribute("data-kind", "error")
     expect_signed_out(page)
-    assert axe_violations(page.main_frame, axe_source) == []
-    shot(page, "desktop-light-passkey-3-unknown", full_page=True)
+    in_both_schemes(page, lambda: page.main_frame, axe_source, ("desktop", "light"), "passkey-3-unknown",
+                    full_page=True)
     watch.assert_clean(("/v1/client/verify/passkey", 400))
 
 
@@ -127,18 +127,28 @@ def texts_to(stack, phone):
     return response.json()
 
 
-def clean_frame(page, axe_source, name):
-    assert axe_violations(challenge_document(page), axe_source) == [], name
-    shot(page, name)
+def clean_frame(page, axe_source, variant, name):
+    """The dialog's screen is axe-clean and photographed in light and dark; the tests' two
+    variants (desktop, phone) make the four combinations."""
+    in_both_schemes(page, lambda: challenge_document(page), axe_source, variant, name)
 
 
-def prove_email_then(page, stack, email, choice, axe_source, name):
+def in_both_schemes(page, frame, axe_source, variant, name, full_page=False):
+    screen, scheme = variant
+    for each in ("light", "dark"):
+        page.emulate_media(color_scheme=each)
+        assert axe_violations(frame(), axe_source) == [], f"{screen}-{each}-{name}"
+        shot(page, f"{screen}-{each}-{name}", full_page=full_page)
+    page.emulate_media(color_scheme=scheme)
+
+
+def prove_email_then(page, stack, email, choice, axe_source, variant, name):
     """From the first screen (the email code box): choose `choice` in the chooser, then prove
     the email, as setting up a second method requires."""
     challenge = challenge_frame(page)
     challenge.get_by_role("button", name="Use another method").press("Enter")
     expect(challenge.get_by_role("heading", name="Choose how to verify")).to_be_visible()
-    clean_frame(page, axe_source, f"{name}-chooser")
+    clean_frame(page, axe_source, variant, f"{name}-chooser")
     sent = len(stack.mailbox(email))
     challenge.get_by_role("button", name=choice).click()
     expect(challenge.get_by_text("First prove it is you")).to_be_visible()
@@ -154,19 +164,18 @@ def prove_email_then(page, stack, email, choice, axe_source, name):
 def test_magic_link_opened_from_the_mailbox_in_a_second_page(open_page, browser_stack, email, axe_source,
                                                               screen, scheme):
     page, watch = open_page(screen, scheme)
-    name = f"{screen}-{scheme}-magic-link"
+    variant, name = (screen, scheme), "magic-link"
     challenge = start_sign_in(page, email)
     challenge.get_by_role("button", name="Use another method").press("Enter")
     challenge.get_by_role("button", name="Email me a link").press("Enter")
     expect(challenge.get_by_text("Waiting for you to open the link")).to_be_visible()
-    clean_frame(page, axe_source, f"{name}-1-waiting")
+    clean_frame(page, axe_source, variant, f"{name}-1-waiting")
 
     [mail] = [m for m in browser_stack.mailbox(email) if m["link"]]
     other = page.context.new_page()
     other.goto(mail["link"])
     expect(other.get_by_role("heading", name="Verified")).to_be_visible()
-    assert axe_violations(other.main_frame, axe_source) == []
-    shot(other, f"{name}-2-link-opened")
+    in_both_schemes(other, lambda: other.main_frame, axe_source, variant, f"{name}-2-link-opened")
     other.close()
 
     expect_signed_in(page, email)  # the popup noticed and finished on its own
@@ -178,17 +187,17 @@ def test_magic_link_opened_from_the_mailbox_in_a_second_page(open_page, browser_
 @pytest.mark.parametrize("screen,scheme", VARIANTS)
 def test_sms_enrolment_then_sign_in_with_a_text_message(open_page, browser_stack, email, axe_source, screen, scheme):
     page, watch = open_page(screen, scheme)
-    name = f"{screen}-{scheme}-sms"
+    variant, name = (screen, scheme), "sms"
     phone = "+1555" + "".join(random.choices("0123456789", k=7))
     start_sign_in(page, email)
-    challenge = prove_email_then(page, browser_stack, email, "Set up text messages", axe_source, name)
+    challenge = prove_email_then(page, browser_stack, email, "Set up text messages", axe_source, variant, name)
     expect(challenge.get_by_label("Phone number")).to_be_visible()
-    clean_frame(page, axe_source, f"{name}-1-phone")
+    clean_frame(page, axe_source, variant, f"{name}-1-phone")
     challenge.get_by_label("Phone number").fill(phone)
     challenge.get_by_label("Phone number").press("Enter")  # submits the phone form ("Send code")
     expect(challenge.get_by_text("We texted a code to")).to_be_visible()
     expect(challenge.get_by_text("Enter the 6-digit code from the text message.")).to_be_visible()
-    clean_frame(page, axe_source, f"{name}-2-code")
+    clean_frame(page, axe_source, variant, f"{name}-2-code")
     challenge.get_by_label("Verification code").fill(texts_to(browser_stack, phone)[-1]["code"])
     challenge.get_by_role("button", name="Verify").press("Enter")
     expect_signed_in(page, email)
@@ -210,14 +219,15 @@ def test_sms_enrolment_then_sign_in_with_a_text_message(open_page, browser_stack
 def test_authenticator_app_enrolment_then_sign_in_with_a_computed_code(open_page, browser_stack, email, axe_source,
                                                                         screen, scheme):
     page, watch = open_page(screen, scheme)
-    name = f"{screen}-{scheme}-totp"
+    variant, name = (screen, scheme), "totp"
     start_sign_in(page, email)
-    challenge = prove_email_then(page, browser_stack, email, "Set up an authenticator app", axe_source, name)
+    challenge = prove_email_then(page, browser_stack, email, "Set up an authenticator app", axe_source, variant,
+                                 name)
     setup = challenge.get_by_role("region", name="Authenticator app setup")
     expect(setup.get_by_role("img", name="QR code to scan with your authenticator app")).to_be_visible()
     expect(setup.get_by_role("link", name="setup link")).to_have_attribute("href", re.compile(r"^otpauth://totp/"))
     secret = re.search(r"\b[A-Z2-7]{32}\b", setup.inner_text()).group(0)
-    clean_frame(page, axe_source, f"{name}-1-setup")
+    clean_frame(page, axe_source, variant, f"{name}-1-setup")
     totp = pyotp.TOTP(secret)
     challenge.get_by_label("Verification code").fill(totp.now())
     challenge.get_by_label("Verification code").press("Enter")  # Verify, from the keyboard
@@ -230,8 +240,43 @@ def test_authenticator_app_enrolment_then_sign_in_with_a_computed_code(open_page
     challenge = challenge_frame(page)
     challenge.get_by_role("button", name="Use my authenticator app").press("Enter")
     expect(challenge.get_by_text("Enter the 6-digit code your authenticator app shows now.")).to_be_visible()
-    clean_frame(page, axe_source, f"{name}-2-code")
+    clean_frame(page, axe_source, variant, f"{name}-2-code")
     challenge.get_by_label("Verification code").fill(totp.at(time.time() + 30))  # the enrolment spent now()
     challenge.get_by_label("Verification code").press("Enter")
     expect_signed_in(page, email)
+    watch.assert_clean()
+
+
+@pytest.mark.parametrize("screen,scheme", VARIANTS)
+def test_a_passkey_set_up_and_used_inside_the_dialog_on_a_custom_domain(open_page, custom_domain_stack, email,
+                                                                        axe_source, screen, scheme):
+    """On the tenant's custom domain (the relying party's domain) the pre-built UI runs WebAuthn
+    in its own frame; the passkey it adds also works with the page's button (one relying party)."""
+    page, watch = open_page(screen, scheme, host="localhost", stack=custom_domain_stack)
+    variant, name = (screen, scheme), "dialog-passkey"
+    cdp, authenticator = virtual_authenticator(page)
+    start_sign_in(page, email)
+    prove_email_then(page, custom_domain_stack, email, "Set up a passkey", axe_source, variant, name)
+    expect_signed_in(page, email)  # the passkey was created, and the round proven by the code
+    [credential] = credentials(cdp, authenticator)
+    assert credential["rpId"] == "localhost" and credential["isResidentCredential"] is True
+    page.get_by_role("button", name="Call protected API").click()
+    expect_api_answer(page, email)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect_signed_out(page)
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    challenge = challenge_frame(page)
+    expect(challenge.get_by_role("heading", name="Choose how to verify")).to_be_visible()
+    clean_frame(page, axe_source, variant, f"{name}-1-chooser")
+    challenge.get_by_role("button", name="Use a passkey").press("Enter")
+    expect_signed_in(page, email)
+    assert credentials(cdp, authenticator)[0]["signCount"] >= 1
+
+    page.get_by_role("button", name="Sign out").click()
+    expect_signed_out(page)
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("status")).to_have_text("You are signed in with your passkey.")
     watch.assert_clean()

@@ -170,9 +170,8 @@ def add_passkey(store, passkeys, caller, body, origin):
     record = _need_token(caller)
     origin = passkeys.check_origin(origin)
     store.check_may_add_authenticator(record)
-    credential = passkeys.register(body.get("challengeId"), body.get("registrationCredential"), origin)
-    if credential.user_id != record.user_id:
-        raise unauthorized("This passkey challenge belongs to another token.")
+    credential = passkeys.register(body.get("challengeId"), body.get("registrationCredential"), origin,
+                                   user_id=record.user_id)
     authenticator = store.tenant.enroll(record.user_id, PASSKEY, credentialId=credential.credential_id)
     token = store.complete(record.idempotency_key, PASSKEY)
     return {

@@ -4,6 +4,8 @@ The page (static/challenge.*) is served by server.py; each of its calls lands he
 the action's token. A method proves the action once (its `verificationMethod` is the
 first one that succeeded); setting up another method needs that proof first, as in the
 real UI. Method logic lives in `methods/`; the per-user authenticators in the tenant.
+Passkeys are offered only where the page is served on the relying party's domain (a
+tenant's custom domain), as in the real UI.
 """
 
 from __future__ import annotations
@@ -13,15 +15,13 @@ from dataclasses import dataclass, field
 from .mailbox import EMAIL, Mailbox
 from .methods import magic_link, otp, sms
 from .methods.otp import Codes, OtpError
-from .methods.passkey import PASSKEY
+from .methods.passkey import PASSKEY, Passkeys, PasskeyError
 from .methods.totp import AUTHENTICATOR_APP, Totp, TotpError
 from .state import EMAIL_OTP, Action, ChallengeError, Store, mask_email
 
 EMAIL_SUBJECT = "Your sign-in code"
 # Every method the dev tenant can offer, in the order the chooser lists them.
 ALL_METHODS = (EMAIL_OTP, magic_link.EMAIL_MAGIC_LINK, sms.SMS, AUTHENTICATOR_APP, PASSKEY)
-# Those the challenge page itself offers (passkeys: through the page's own button).
-PAGE_METHODS = (EMAIL_OTP, magic_link.EMAIL_MAGIC_LINK, sms.SMS, AUTHENTICATOR_APP)
 EMAIL_METHODS = (EMAIL_OTP, magic_link.EMAIL_MAGIC_LINK)
 NOT_PROVEN = "First prove it is you with the code we emailed you; then you can set up another method."
 BLOCKED = "This sign-in was blocked. Close this window."
@@ -48,8 +48,9 @@ class View:
 
 class PrebuiltUi:
     def __init__(self, store: Store, mailbox: Mailbox, methods: tuple[str, ...] = ALL_METHODS,
-                 totp: Totp | None = None):
+                 totp: Totp | None = None, passkeys: Passkeys | None = None):
         self.store = store
+        self.passkeys = passkeys or Passkeys()
         self.mailbox = mailbox
         self.methods = methods
         self.totp = totp or Totp()
@@ -104,9 +105,9 @@ class PrebuiltUi:
 
     # ---- the page ------------------------------------------------------------
 
-    def open(self, token: object) -> View:
-        """The page was opened: for a new or email-only user, the email code box (the
-        first code goes out now); otherwise the chooser."""
+    def open(self, token: object, origin: str = "") -> View:
+        """The page was opened (on `origin`): for a new or email-only user, the email code
+        box (the first code goes out now); otherwise the chooser."""
         try:
             record = self._record(token)
         except ChallengeError as exc:
@@ -120,7 +121,7 @@ class PrebuiltUi:
         if not record.email:
             return View(state="no_email")
         enrolled = set(self.store.tenant.enrolled_methods(record.user_id))
-        offered = [m for m in PAGE_METHODS if m in self.methods]
+        offered = [m for m in self.methods if m != PASSKEY or self.passkeys.serves(origin)]
         first = "EMAIL_OTP" if EMAIL_OTP in self.methods and enrolled <= {EMAIL_OTP} else "CHOOSE"
         if first == "EMAIL_OTP" and self.codes.sends(record.idempotency_key, EMAIL) == 0:
             self._send_email_code(record)
@@ -258,4 +259,50 @@ class PrebuiltUi:
         if not enrolled:
             self.store.tenant.enroll(record.user_id, AUTHENTICATOR_APP)
         self.store.succeed(record, AUTHENTICATOR_APP)
+        return {"token": token}
+
+    # ---- passkey (on the relying party's domain only) -------------------------
+
+    def _passkey_record(self, token: object, origin: object) -> tuple[Action, str]:
+        record = self._record(token)
+        self._on(PASSKEY)
+        self._usable(record)
+        try:
+            return record, self.passkeys.check_origin(origin if isinstance(origin, str) else None)
+        except PasskeyError as exc:
+            raise ChallengeError(exc.status, exc.code, exc.description) from None
+
+    def passkey_options(self, token: object, origin: object) -> dict:
+        record, _ = self._passkey_record(token, origin)
+        if not self.passkeys.credentials_of(record.user_id):
+            raise ChallengeError(400, "not_enrolled", "No passkey is set up for this account. Use another method.")
+        return self.passkeys.authentication_options(user_id=record.user_id)
+
+    def passkey_verify(self, token: object, challenge_id: object, credential: object, origin: object) -> dict:
+        record, origin = self._passkey_record(token, origin)
+        try:
+            self.passkeys.authenticate(challenge_id, credential, origin, user_id=record.user_id)
+        except PasskeyError as exc:
+            raise ChallengeError(exc.status, exc.code, exc.description) from None
+        self.store.succeed(record, PASSKEY)
+        return {"token": token}
+
+    def passkey_setup(self, token: object, origin: object) -> dict:
+        record, _ = self._passkey_record(token, origin)
+        self._proven(record)
+        username = record.email or record.user_id
+        try:
+            return self.passkeys.registration_options(record.user_id, username)
+        except PasskeyError as exc:
+            raise ChallengeError(exc.status, exc.code, exc.description) from None
+
+    def passkey_register(self, token: object, challenge_id: object, credential: object, origin: object) -> dict:
+        """Enrols the passkey; the action stays proven by the method that proved it first."""
+        record, origin = self._passkey_record(token, origin)
+        self._proven(record)
+        try:
+            added = self.passkeys.register(challenge_id, credential, origin, user_id=record.user_id)
+        except PasskeyError as exc:
+            raise ChallengeError(exc.status, exc.code, exc.description) from None
+        self.store.tenant.enroll(record.user_id, PASSKEY, credentialId=added.credential_id)
         return {"token": token}

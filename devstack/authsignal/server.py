@@ -75,8 +75,8 @@ class EmulatorServer(ThreadingHTTPServer):
         self.base_url = f"http://{host}:{port}"
         self.store = store_factory(self.base_url)
         self.mailbox = mailbox
-        self.ui = PrebuiltUi(self.store, mailbox, methods)
         self.passkeys = Passkeys(rp_id=rp_id)
+        self.ui = PrebuiltUi(self.store, mailbox, methods, passkeys=self.passkeys)
         self.secret_key = secret_key
         self.project_dir = project_dir
         self.log = log
@@ -101,6 +101,8 @@ class EmulatorServer(ThreadingHTTPServer):
             "intro_hidden": "" if intro else "hidden",
             "form_hidden": "" if code_box else "hidden",
             "close_hidden": "" if state in ("failed", "succeeded") else "hidden",
+            # Cancel hands back no token; Close (above) hands back the one that ended.
+            "cancel_hidden": "hidden" if state in ("failed", "succeeded") else "",
             # As the script will show it: a layout shift after load moves the dialog under a click.
             "others_hidden": "" if code_box and len(view.page.get("methods", [])) > 1 else "hidden",
             "status": message or "",
@@ -369,16 +371,24 @@ class Handler(BaseHTTPRequestHandler):
 
     # ---- pre-built UI --------------------------------------------------------
 
-    # The page's calls: path -> (counter, what to run with the JSON body).
+    # The page's calls: path -> (counter, what to run with the JSON body and the Origin).
     CHALLENGE_CALLS = {
-        "/challenge/verify": ("challenge_verify", lambda ui, b: ui.email_verify(b.get("token"), b.get("code"))),
-        "/challenge/resend": ("challenge_resend", lambda ui, b: ui.email_send(b.get("token"))),
-        "/challenge/status": ("challenge_status", lambda ui, b: ui.status(b.get("token"))),
-        "/challenge/magic-link": ("challenge_magic_link", lambda ui, b: ui.link_send(b.get("token"))),
-        "/challenge/sms/send": ("challenge_sms_send", lambda ui, b: ui.sms_send(b.get("token"), b.get("phone"))),
-        "/challenge/sms/verify": ("challenge_sms_verify", lambda ui, b: ui.sms_verify(b.get("token"), b.get("code"))),
-        "/challenge/totp/setup": ("challenge_totp_setup", lambda ui, b: ui.totp_setup(b.get("token"))),
-        "/challenge/totp/verify": ("challenge_totp_verify", lambda ui, b: ui.totp_verify(b.get("token"), b.get("code"))),
+        "/challenge/verify": ("challenge_verify", lambda ui, b, o: ui.email_verify(b.get("token"), b.get("code"))),
+        "/challenge/resend": ("challenge_resend", lambda ui, b, o: ui.email_send(b.get("token"))),
+        "/challenge/status": ("challenge_status", lambda ui, b, o: ui.status(b.get("token"))),
+        "/challenge/magic-link": ("challenge_magic_link", lambda ui, b, o: ui.link_send(b.get("token"))),
+        "/challenge/sms/send": ("challenge_sms_send", lambda ui, b, o: ui.sms_send(b.get("token"), b.get("phone"))),
+        "/challenge/sms/verify": ("challenge_sms_verify", lambda ui, b, o: ui.sms_verify(b.get("token"), b.get("code"))),
+        "/challenge/totp/setup": ("challenge_totp_setup", lambda ui, b, o: ui.totp_setup(b.get("token"))),
+        "/challenge/totp/verify": ("challenge_totp_verify",
+                                   lambda ui, b, o: ui.totp_verify(b.get("token"), b.get("code"))),
+        "/challenge/passkey/options": ("challenge_passkey_options",
+                                       lambda ui, b, o: ui.passkey_options(b.get("token"), o)),
+        "/challenge/passkey/verify": ("challenge_passkey_verify", lambda ui, b, o: ui.passkey_verify(
+            b.get("token"), b.get("challengeId"), b.get("credential"), o)),
+        "/challenge/passkey/setup": ("challenge_passkey_setup", lambda ui, b, o: ui.passkey_setup(b.get("token"), o)),
+        "/challenge/passkey/register": ("challenge_passkey_register", lambda ui, b, o: ui.passkey_register(
+            b.get("token"), b.get("challengeId"), b.get("credential"), o)),
     }
     PAGE_HEADERS = {
         "Content-Security-Policy": CHALLENGE_CSP,
@@ -393,7 +403,8 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, (STATIC_DIR / path.lstrip("/")).read_bytes(), kind)
         elif method == "GET" and path == "/challenge":
             store.count("challenge_page")
-            view = ui.open((query.get("token") or [""])[0])
+            # Where the page is served decides whether passkeys can work in it.
+            view = ui.open((query.get("token") or [""])[0], origin=f"http://{self.headers.get('Host', '')}")
             status = 400 if view.state in ("expired", "invalid") else 200
             self._send(status, self.server.render_challenge(view), "text/html; charset=utf-8", self.PAGE_HEADERS)
         elif method == "GET" and path == "/challenge/link":
@@ -413,7 +424,7 @@ class Handler(BaseHTTPRequestHandler):
             counter, run = self.CHALLENGE_CALLS[path]
             store.count(counter)
             try:
-                result = run(ui, body)
+                result = run(ui, body, self.headers.get("Origin"))
             except ChallengeError as exc:
                 self._json(exc.status, exc.body())
                 return

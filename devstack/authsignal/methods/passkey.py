@@ -115,6 +115,14 @@ class Passkeys:
             )
         return origin  # type: ignore[return-value]
 
+    def serves(self, origin: str) -> bool:
+        """Whether a page on `origin` can run a ceremony for this relying party."""
+        try:
+            self.check_origin(origin)
+        except PasskeyError:
+            return False
+        return True
+
     # ---- ceremonies ----------------------------------------------------------
 
     def _open(self, ceremony: Ceremony) -> str:
@@ -167,8 +175,11 @@ class Passkeys:
             ))
         return {"challengeId": challenge_id, "options": json.loads(options_to_json(options))}
 
-    def register(self, challenge_id: object, credential: object, origin: str) -> Credential:
+    def register(self, challenge_id: object, credential: object, origin: str, user_id: str) -> Credential:
+        """The new credential of `user_id`: the challenge must be one issued to that user."""
         ceremony = self._take(challenge_id, "registration")
+        if ceremony.user_id != user_id:
+            raise PasskeyError(401, "invalid_challenge", "This passkey challenge belongs to another user.")
         if not isinstance(credential, dict):
             raise _bad_credential("registrationCredential must be an object.")
         try:
@@ -183,7 +194,7 @@ class Passkeys:
         credential_id = bytes_to_base64url(verified.credential_id)
         record = Credential(
             credential_id=credential_id,
-            user_id=ceremony.user_id or "",
+            user_id=user_id,
             public_key=verified.credential_public_key,
             sign_count=verified.sign_count,
             username=ceremony.username,

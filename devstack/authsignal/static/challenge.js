@@ -17,7 +17,7 @@
   var verifyButton = form.querySelector("button[type=submit]");
   var resendButton = $("resend");
   var statusEl = $("status");
-  var SCREENS = ["methods", "phone-form", "totp-setup", "otp-form", "link-wait"];
+  var SCREENS = ["methods", "phone-form", "totp-setup", "otp-form", "link-wait", "passkey-wait"];
 
   // What the code box is for now: EMAIL_OTP, SMS or AUTHENTICATOR_APP.
   var codeMethod = "EMAIL_OTP";
@@ -25,6 +25,8 @@
   var settingUp = null;
   var proven = view.proven === true;
   var polling = null;
+  // The passkey ceremony to run again on "Try again": sign-in or setup.
+  var passkeyCeremony = null;
 
   var CODE_TEXT = {
     EMAIL_OTP: { hint: "Enter the 6-digit code from the email.", endpoint: "/challenge/verify", resend: "/challenge/resend" },
@@ -36,7 +38,9 @@
     EMAIL_MAGIC_LINK: ["Email me a link", "Email me a link"],
     SMS: ["Text me a code", "Set up text messages"],
     AUTHENTICATOR_APP: ["Use my authenticator app", "Set up an authenticator app"],
+    PASSKEY: ["Use a passkey", "Set up a passkey"],
   };
+  var SETTING_UP = { SMS: "text messages.", AUTHENTICATOR_APP: "your authenticator app.", PASSKEY: "a passkey." };
 
   function post(message) {
     // The SDK checks event.origin against this page's origin; the token is useless
@@ -89,6 +93,7 @@
 
   function done() {
     if (polling) clearInterval(polling);
+    $("cancel").hidden = true;
     finish("Verified", "Verified. You can close this window.", "ok");
     post({ event: "AUTHSIGNAL_CLOSE_POPUP", token: token });
   }
@@ -99,13 +104,14 @@
     if (code === "challenge_failed") {
       finish("Too many wrong codes", text, "error");
       $("close").hidden = false;
+      $("cancel").hidden = true;
     } else if (code === "expired_token" || code === "invalid_token") {
       finish(code === "expired_token" ? "Link expired" : "Link not valid", text, "error");
       post({ event: "AUTHSIGNAL_API_ERROR", errorCode: code, statusCode: result.status });
     } else {
       say(text, "error");
       var box = field || input;
-      box.setAttribute("aria-invalid", "true");
+      if (box.tagName === "INPUT") box.setAttribute("aria-invalid", "true");
       box.focus();
       if (box.select) box.select();
     }
@@ -163,12 +169,13 @@
       if (entry.method === "AUTHENTICATOR_APP") {
         return codeScreen("AUTHENTICATOR_APP", "Open your authenticator app", "Enter the code it shows for this account.");
       }
+      if (entry.method === "PASSKEY") return passkey("sign-in");
     }
     // Not enrolled yet: a second method needs a proven first one (the email code).
     settingUp = entry.method;
     if (proven) return setUp();
     emailCode(true, "First prove it is you: we sent a code to " + view.email + ". Then you set up " +
-      (entry.method === "SMS" ? "text messages." : "your authenticator app."));
+      SETTING_UP[entry.method]);
   }
 
   function setUp() {
@@ -187,7 +194,50 @@
           "Scan the QR code with your authenticator app, then enter the 6-digit code it shows.");
         $("totp-setup").hidden = false;
       });
+    } else if (settingUp === "PASSKEY") {
+      passkey("setup");
     }
+  }
+
+  // A WebAuthn ceremony in this frame (the SDK's iframe allows publickey-credentials-get
+  // and -create): options from the emulator, the browser's prompt, the answer checked there.
+  var PASSKEY_STEPS = {
+    "sign-in": { options: "/challenge/passkey/options", answer: "/challenge/passkey/verify",
+      heading: "Use your passkey", intro: "Confirm with your passkey in your browser's prompt." },
+    setup: { options: "/challenge/passkey/setup", answer: "/challenge/passkey/register",
+      heading: "Set up a passkey", intro: "Create a passkey for this account in your browser's prompt." },
+  };
+
+  function passkey(kind) {
+    var step = PASSKEY_STEPS[kind];
+    passkeyCeremony = kind;
+    show("passkey-wait", step.heading, step.intro);
+    if (!window.PublicKeyCredential || !PublicKeyCredential.parseRequestOptionsFromJSON) {
+      return say("This browser cannot use passkeys here. Use another method.", "error");
+    }
+    busy(true);
+    call(step.options).then(function (result) {
+      if (!result.ok) { busy(false); return onError(result, $("passkey-again")); }
+      var publicKey = kind === "setup"
+        ? PublicKeyCredential.parseCreationOptionsFromJSON(result.data.options)
+        : PublicKeyCredential.parseRequestOptionsFromJSON(result.data.options);
+      var prompt = kind === "setup" ? navigator.credentials.create({ publicKey: publicKey })
+        : navigator.credentials.get({ publicKey: publicKey });
+      return prompt.then(function (credential) {
+        return call(step.answer, { challengeId: result.data.challengeId, credential: credential.toJSON() });
+      }).then(function (answer) {
+        busy(false);
+        if (!answer.ok) return onError(answer, $("passkey-again"));
+        proven = true;
+        done();
+      }, function (error) {
+        busy(false);
+        var closed = error && (error.name === "NotAllowedError" || error.name === "AbortError");
+        say(closed ? "The passkey prompt was closed. Choose Try again, or Use another method."
+          : "Your browser could not use a passkey here (" + (error && error.name) + "). Use another method.", "error");
+        $("passkey-again").focus();
+      });
+    });
   }
 
   function smsSend(phone) {
@@ -267,6 +317,9 @@
   });
 
   $("resend-link").addEventListener("click", magicLink);
+  $("passkey-again").addEventListener("click", function () { passkey(passkeyCeremony); });
+  // Cancel: the SDK closes the dialog and resolves {token: undefined}.
+  $("cancel").addEventListener("click", function () { post({ event: "AUTHSIGNAL_CLOSE_POPUP" }); });
   $("other-methods").addEventListener("click", function () { settingUp = null; chooser(); });
 
   // Failed or already verified: hand the token back so the app can validate it and
