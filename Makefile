@@ -33,8 +33,10 @@ browser:
 dev: setup
 	$(PY) -m devstack --custom-domain
 
+# Two worker processes (pytest-xdist), each a serial session with its own dev stacks: on two
+# cores the suite waits on browsers and servers more than it computes. `-n 3` was no faster.
 test: setup browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist worksteal
 
 # The security suites alone, with a table of attacks refused, faults survived, fuzz cases,
 # concurrent sign-ins and log lines checked (they also run in `make test`).

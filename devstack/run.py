@@ -215,10 +215,13 @@ def main(argv=None):
         authsignal_url = f"http://{args.host}:{args.authsignal_port}"
         # WebAuthn needs a domain as relying party ID: open the page as localhost.
         page_url = app_url.replace("127.0.0.1", "localhost")
+        dialog = (f"  Authsignal's dialog:  {custom_domain(args.authsignal_port)}  (the dev tenant's custom "
+                  "domain: passkeys work in it)\n" if args.custom_domain else "")
         print(
             "\n  Offline dev stack is up. Ctrl-C stops it.\n"
             f"  App (sign-in page):   {page_url}/  (passkeys need the name localhost)\n"
             f"  Authsignal emulator:  {authsignal_url}  (mailbox: {authsignal_url}/_dev/mailbox?email=...)\n"
+            f"{dialog}"
             f"  Cognito emulator:     http://{args.host}:{args.cognito_port}\n"
             "  One-time codes are printed below as [authsignal] [mailbox] lines.\n", flush=True)
         print(f"DEVSTACK READY app={app_url} authsignal={authsignal_url} "

@@ -28,8 +28,10 @@ def running_devstack(*extra_args, project_dir=None):
 @pytest.fixture(scope="session")
 def devstack():
     """`python -m devstack` on free ports, as a user runs it; stopped after the session."""
-    with running_devstack() as stack:
+    project_dir = os.path.join(ROOT, ".devstack", f"project-{os.getpid()}")  # one per xdist worker
+    with running_devstack(project_dir=project_dir) as stack:
         yield stack
+    shutil.rmtree(project_dir, ignore_errors=True)
 
 
 def production_sdk_url():
