@@ -142,6 +142,14 @@ def in_both_schemes(page, frame, axe_source, variant, name, full_page=False):
     page.emulate_media(color_scheme=scheme)
 
 
+def next_code(stack, email, sent):
+    """The code of the mail after the first `sent` ones (the page sends it a moment after the click)."""
+    deadline = time.monotonic() + 10
+    while len(stack.mailbox(email)) <= sent and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return code_for(stack, email)
+
+
 def prove_email_then(page, stack, email, choice, axe_source, variant, name):
     """From the first screen (the email code box): choose `choice` in the chooser, then prove
     the email, as setting up a second method requires."""
@@ -152,10 +160,7 @@ def prove_email_then(page, stack, email, choice, axe_source, variant, name):
     sent = len(stack.mailbox(email))
     challenge.get_by_role("button", name=choice).click()
     expect(challenge.get_by_text("First prove it is you")).to_be_visible()
-    deadline = time.monotonic() + 10
-    while len(stack.mailbox(email)) <= sent and time.monotonic() < deadline:
-        time.sleep(0.1)
-    challenge.get_by_label("Verification code").fill(code_for(stack, email))
+    challenge.get_by_label("Verification code").fill(next_code(stack, email, sent))
     challenge.get_by_role("button", name="Verify").press("Enter")
     return challenge
 
@@ -279,4 +284,48 @@ def test_a_passkey_set_up_and_used_inside_the_dialog_on_a_custom_domain(open_pag
     page.get_by_label("Email").fill(email)
     page.get_by_role("button", name="Sign in with a passkey").click()
     expect(page.get_by_role("status")).to_have_text("You are signed in with your passkey.")
+    watch.assert_clean()
+
+
+def options_asked(stack):
+    return stack.stats("authsignal")["calls"].get("challenge_passkey_options", 0)
+
+
+def test_a_passkey_gone_from_the_device_is_explained_and_another_method_finishes(open_page, custom_domain_stack,
+                                                                                  email, axe_source):
+    page, watch = open_page(host="localhost", stack=custom_domain_stack)
+    cdp, authenticator = virtual_authenticator(page)
+    sign_in_with_email_code(page, custom_domain_stack, email)
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.get_by_role("status")).to_have_text("Passkey added. Next time, choose Sign in with a passkey.")
+    [credential] = credentials(cdp, authenticator)
+    cdp.send("WebAuthn.removeCredential", {"authenticatorId": authenticator, "credentialId": credential["credentialId"]})
+    page.get_by_role("button", name="Sign out").click()
+    expect_signed_out(page)
+
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    challenge = challenge_frame(page)
+    challenge.get_by_role("button", name="Use a passkey").press("Enter")
+    status = challenge.get_by_role("status")
+    expect(status).to_have_text("The passkey prompt was closed. Choose Try again, or Use another method.")
+    expect(challenge.get_by_text("Waiting for your browser's passkey prompt")).to_be_hidden()
+    expect(challenge.get_by_role("button", name="Try again")).to_be_focused()
+    clean_frame(page, axe_source, ("desktop", "light"), "dialog-passkey-2-prompt-closed")
+    asked = options_asked(custom_domain_stack)
+    challenge.get_by_role("button", name="Try again").press("Enter")  # a new ceremony, same outcome
+    deadline = time.monotonic() + 10
+    while options_asked(custom_domain_stack) == asked and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert options_asked(custom_domain_stack) == asked + 1
+    expect(challenge.get_by_role("button", name="Try again")).to_be_focused()
+    expect(status).to_have_text("The passkey prompt was closed. Choose Try again, or Use another method.")
+
+    challenge.get_by_role("button", name="Use another method").press("Enter")
+    sent = len(custom_domain_stack.mailbox(email))
+    challenge.get_by_role("button", name="Email me a code").press("Enter")
+    expect(challenge.get_by_label("Verification code")).to_be_visible()
+    challenge.get_by_label("Verification code").fill(next_code(custom_domain_stack, email, sent))
+    challenge.get_by_role("button", name="Verify").press("Enter")
+    expect_signed_in(page, email)
     watch.assert_clean()

@@ -208,16 +208,29 @@
       heading: "Set up a passkey", intro: "Create a passkey for this account in your browser's prompt." },
   };
 
+  // While the browser's prompt is up: the spinner; after a failure: Try again.
+  function passkeyWaiting(on) {
+    $("passkey-waiting").hidden = !on;
+    $("passkey-again").hidden = on;
+    busy(on);
+  }
+
+  function passkeyFailed(result) {
+    passkeyWaiting(false);
+    onError(result, $("passkey-again"));
+  }
+
   function passkey(kind) {
     var step = PASSKEY_STEPS[kind];
     passkeyCeremony = kind;
     show("passkey-wait", step.heading, step.intro);
     if (!window.PublicKeyCredential || !PublicKeyCredential.parseRequestOptionsFromJSON) {
+      $("passkey-waiting").hidden = true;
       return say("This browser cannot use passkeys here. Use another method.", "error");
     }
-    busy(true);
+    passkeyWaiting(true);
     call(step.options).then(function (result) {
-      if (!result.ok) { busy(false); return onError(result, $("passkey-again")); }
+      if (!result.ok) return passkeyFailed(result);
       var publicKey = kind === "setup"
         ? PublicKeyCredential.parseCreationOptionsFromJSON(result.data.options)
         : PublicKeyCredential.parseRequestOptionsFromJSON(result.data.options);
@@ -226,12 +239,12 @@
       return prompt.then(function (credential) {
         return call(step.answer, { challengeId: result.data.challengeId, credential: credential.toJSON() });
       }).then(function (answer) {
+        if (!answer.ok) return passkeyFailed(answer);
         busy(false);
-        if (!answer.ok) return onError(answer, $("passkey-again"));
         proven = true;
         done();
       }, function (error) {
-        busy(false);
+        passkeyWaiting(false);
         var closed = error && (error.name === "NotAllowedError" || error.name === "AbortError");
         say(closed ? "The passkey prompt was closed. Choose Try again, or Use another method."
           : "Your browser could not use a passkey here (" + (error && error.name) + "). Use another method.", "error");
