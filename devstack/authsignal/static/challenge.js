@@ -200,56 +200,73 @@
   }
 
   // A WebAuthn ceremony in this frame (the SDK's iframe allows publickey-credentials-get
-  // and -create): options from the emulator, the browser's prompt, the answer checked there.
+  // and -create). The options are fetched first, so that the ceremony starts straight from a
+  // click: a framed page may create a passkey only right after one (transient activation).
   var PASSKEY_STEPS = {
     "sign-in": { options: "/challenge/passkey/options", answer: "/challenge/passkey/verify",
       heading: "Use your passkey", intro: "Confirm with your passkey in your browser's prompt." },
     setup: { options: "/challenge/passkey/setup", answer: "/challenge/passkey/register",
-      heading: "Set up a passkey", intro: "Create a passkey for this account in your browser's prompt." },
+      heading: "Set up a passkey", intro: "Choose Create a passkey, then confirm in your browser's prompt." },
   };
+  var ready = null;  // {kind, challengeId, options}: fetched, waiting for the click
+  var passkeyFailures = 0;
 
-  // While the browser's prompt is up: the spinner; after a failure: Try again.
+  // While options load or the browser's prompt is up: the spinner; otherwise the button.
   function passkeyWaiting(on) {
     $("passkey-waiting").hidden = !on;
-    $("passkey-again").hidden = on;
+    $("passkey-go").hidden = on;
     busy(on);
   }
 
-  function passkeyFailed(result) {
-    passkeyWaiting(false);
-    onError(result, $("passkey-again"));
-  }
-
   function passkey(kind) {
-    var step = PASSKEY_STEPS[kind];
     passkeyCeremony = kind;
-    show("passkey-wait", step.heading, step.intro);
+    passkeyFailures = 0;
+    show("passkey-wait", PASSKEY_STEPS[kind].heading, PASSKEY_STEPS[kind].intro);
     if (!window.PublicKeyCredential || !PublicKeyCredential.parseRequestOptionsFromJSON) {
       $("passkey-waiting").hidden = true;
       return say("This browser cannot use passkeys here. Use another method.", "error");
     }
+    prepare(kind, kind === "sign-in");  // "Use a passkey" was the click
+  }
+
+  function prepare(kind, startNow) {
+    ready = null;
     passkeyWaiting(true);
-    call(step.options).then(function (result) {
-      if (!result.ok) return passkeyFailed(result);
-      var publicKey = kind === "setup"
-        ? PublicKeyCredential.parseCreationOptionsFromJSON(result.data.options)
-        : PublicKeyCredential.parseRequestOptionsFromJSON(result.data.options);
-      var prompt = kind === "setup" ? navigator.credentials.create({ publicKey: publicKey })
-        : navigator.credentials.get({ publicKey: publicKey });
-      return prompt.then(function (credential) {
-        return call(step.answer, { challengeId: result.data.challengeId, credential: credential.toJSON() });
-      }).then(function (answer) {
-        if (!answer.ok) return passkeyFailed(answer);
-        busy(false);
-        proven = true;
-        done();
-      }, function (error) {
-        passkeyWaiting(false);
-        var closed = error && (error.name === "NotAllowedError" || error.name === "AbortError");
-        say(closed ? "The passkey prompt was closed. Choose Try again, or Use another method."
-          : "Your browser could not use a passkey here (" + (error && error.name) + "). Use another method.", "error");
-        $("passkey-again").focus();
-      });
+    call(PASSKEY_STEPS[kind].options).then(function (result) {
+      passkeyWaiting(false);
+      if (!result.ok) {
+        $("passkey-go").textContent = "Try again";
+        return onError(result, $("passkey-go"));
+      }
+      ready = { kind: kind, challengeId: result.data.challengeId, options: result.data.options };
+      if (startNow) return ceremony();
+      $("passkey-go").textContent = kind === "setup" && !passkeyFailures ? "Create a passkey" : "Try again";
+      $("passkey-go").focus();
+    });
+  }
+
+  function ceremony() {
+    var now = ready;
+    ready = null;
+    passkeyWaiting(true);
+    var prompt = now.kind === "setup"
+      ? navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(now.options) })
+      : navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(now.options) });
+    prompt.then(function (credential) {
+      return call(PASSKEY_STEPS[now.kind].answer, { challengeId: now.challengeId, credential: credential.toJSON() });
+    }).then(function (answer) {
+      busy(false);
+      if (answer.ok) { proven = true; return done(); }
+      passkeyFailures += 1;
+      passkeyWaiting(false);
+      onError(answer, $("passkey-go"));
+      $("passkey-go").textContent = "Try again";
+    }, function (error) {
+      passkeyFailures += 1;
+      var closed = error && (error.name === "NotAllowedError" || error.name === "AbortError");
+      say(closed ? "The passkey prompt was closed. Choose Try again, or Use another method."
+        : "Your browser could not use a passkey here (" + (error && error.name) + "). Use another method.", "error");
+      prepare(now.kind, false);  // fresh options, so that Try again starts from its own click
     });
   }
 
@@ -330,7 +347,9 @@
   });
 
   $("resend-link").addEventListener("click", magicLink);
-  $("passkey-again").addEventListener("click", function () { passkey(passkeyCeremony); });
+  $("passkey-go").addEventListener("click", function () {
+    if (ready) ceremony(); else prepare(passkeyCeremony, passkeyCeremony === "sign-in");
+  });
   // Cancel: the SDK closes the dialog and resolves {token: undefined}.
   $("cancel").addEventListener("click", function () { post({ event: "AUTHSIGNAL_CLOSE_POPUP" }); });
   $("other-methods").addEventListener("click", function () { settingUp = null; chooser(); });
