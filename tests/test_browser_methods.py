@@ -292,8 +292,8 @@ def test_a_passkey_set_up_and_used_inside_the_dialog_on_a_custom_domain(open_pag
     watch.assert_clean()
 
 
-def test_a_refused_passkey_then_try_again_and_a_passkey_gone_from_the_device(open_page, custom_domain_stack,
-                                                                             email, axe_source):
+def test_a_passkey_prompt_left_open_refused_or_gone_from_the_device_never_traps_the_person(
+        open_page, custom_domain_stack, email, axe_source):
     page, watch = open_page(host="localhost", stack=custom_domain_stack)
     cdp, authenticator = virtual_authenticator(page)
     sign_in_with_email_code(page, custom_domain_stack, email)
@@ -309,9 +309,17 @@ def test_a_refused_passkey_then_try_again_and_a_passkey_gone_from_the_device(ope
         challenge.get_by_role("button", name="Use a passkey").press("Enter")
         return challenge, challenge.get_by_role("status")
 
+    # A prompt nobody answers does not trap the person: another method ends it.
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": authenticator, "enabled": False})
+    challenge, status = open_dialog_and_use_the_passkey()
+    expect(challenge.get_by_text("Waiting for your browser's passkey prompt")).to_be_visible()
+    challenge.get_by_role("button", name="Use another method").press("Enter")
+    expect(challenge.get_by_role("heading", name="Choose how to verify")).to_be_visible()
+    cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": authenticator, "enabled": True})
+
     # A bad signature: the emulator refuses it, and Try again runs a new ceremony that succeeds.
     cdp.send("WebAuthn.setResponseOverrideBits", {"authenticatorId": authenticator, "isBogusSignature": True})
-    challenge, status = open_dialog_and_use_the_passkey()
+    challenge.get_by_role("button", name="Use a passkey").press("Enter")
     expect(status).to_contain_text("The passkey response was not accepted")
     expect(challenge.get_by_role("button", name="Try again")).to_be_focused()
     cdp.send("WebAuthn.setResponseOverrideBits", {"authenticatorId": authenticator, "isBogusSignature": False})

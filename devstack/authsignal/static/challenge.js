@@ -210,12 +210,19 @@
   };
   var ready = null;  // {kind, challengeId, options}: fetched, waiting for the click
   var passkeyFailures = 0;
+  var running = null;  // the ceremony's AbortController: another method or Cancel ends it
 
   // While options load or the browser's prompt is up: the spinner; otherwise the button.
+  // The other buttons stay usable: a prompt that never ends must not trap the person.
   function passkeyWaiting(on) {
     $("passkey-waiting").hidden = !on;
     $("passkey-go").hidden = on;
-    busy(on);
+  }
+
+  function stopPasskey() {
+    ready = null;
+    if (running) running.abort();
+    running = null;
   }
 
   function passkey(kind) {
@@ -233,6 +240,7 @@
     ready = null;
     passkeyWaiting(true);
     call(PASSKEY_STEPS[kind].options).then(function (result) {
+      if (passkeyCeremony !== kind || $("passkey-wait").hidden) return;  // the person moved on
       passkeyWaiting(false);
       if (!result.ok) {
         $("passkey-go").textContent = "Try again";
@@ -247,21 +255,29 @@
 
   function ceremony() {
     var now = ready;
+    var controller = new AbortController();
     ready = null;
+    running = controller;
     passkeyWaiting(true);
     var prompt = now.kind === "setup"
-      ? navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(now.options) })
-      : navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(now.options) });
+      ? navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(now.options),
+        signal: controller.signal })
+      : navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(now.options),
+        signal: controller.signal });
     prompt.then(function (credential) {
+      busy(true);
       return call(PASSKEY_STEPS[now.kind].answer, { challengeId: now.challengeId, credential: credential.toJSON() });
     }).then(function (answer) {
       busy(false);
+      running = null;
       if (answer.ok) { proven = true; return done(); }
       passkeyFailures += 1;
       passkeyWaiting(false);
       onError(answer, $("passkey-go"));
       $("passkey-go").textContent = "Try again";
     }, function (error) {
+      if (controller.signal.aborted) return;  // ended on purpose: another method, or Cancel
+      running = null;
       passkeyFailures += 1;
       var closed = error && (error.name === "NotAllowedError" || error.name === "AbortError");
       say(closed ? "The passkey prompt was closed. Choose Try again, or Use another method."
@@ -351,8 +367,8 @@
     if (ready) ceremony(); else prepare(passkeyCeremony, passkeyCeremony === "sign-in");
   });
   // Cancel: the SDK closes the dialog and resolves {token: undefined}.
-  $("cancel").addEventListener("click", function () { post({ event: "AUTHSIGNAL_CLOSE_POPUP" }); });
-  $("other-methods").addEventListener("click", function () { settingUp = null; chooser(); });
+  $("cancel").addEventListener("click", function () { stopPasskey(); post({ event: "AUTHSIGNAL_CLOSE_POPUP" }); });
+  $("other-methods").addEventListener("click", function () { stopPasskey(); settingUp = null; chooser(); });
 
   // Failed or already verified: hand the token back so the app can validate it and
   // decide what comes next (a new attempt, or signing in).
