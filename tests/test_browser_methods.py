@@ -142,6 +142,15 @@ def in_both_schemes(page, frame, axe_source, variant, name, full_page=False):
     page.emulate_media(color_scheme=scheme)
 
 
+def sign_out_then_open_the_dialog(page, email):
+    """Sign out, then Sign in again with the same email: the dialog's frame."""
+    page.get_by_role("button", name="Sign out").click()
+    expect_signed_out(page)
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    return challenge_frame(page)
+
+
 def next_code(stack, email, sent):
     """The code of the mail after the first `sent` ones (the page sends it a moment after the click)."""
     deadline = time.monotonic() + 10
@@ -207,11 +216,7 @@ def test_sms_enrolment_then_sign_in_with_a_text_message(open_page, browser_stack
     challenge.get_by_role("button", name="Verify").press("Enter")
     expect_signed_in(page, email)
 
-    page.get_by_role("button", name="Sign out").click()
-    expect_signed_out(page)
-    page.get_by_label("Email").fill(email)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    challenge = challenge_frame(page)
+    challenge = sign_out_then_open_the_dialog(page, email)
     challenge.get_by_role("button", name="Text me a code").press("Enter")
     expect(challenge.get_by_text("We texted a code to")).to_be_visible()
     challenge.get_by_label("Verification code").fill(texts_to(browser_stack, phone)[-1]["code"])
@@ -238,11 +243,7 @@ def test_authenticator_app_enrolment_then_sign_in_with_a_computed_code(open_page
     challenge.get_by_label("Verification code").press("Enter")  # Verify, from the keyboard
     expect_signed_in(page, email)
 
-    page.get_by_role("button", name="Sign out").click()
-    expect_signed_out(page)
-    page.get_by_label("Email").fill(email)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    challenge = challenge_frame(page)
+    challenge = sign_out_then_open_the_dialog(page, email)
     challenge.get_by_role("button", name="Use my authenticator app").press("Enter")
     expect(challenge.get_by_text("Enter the 6-digit code your authenticator app shows now.")).to_be_visible()
     clean_frame(page, axe_source, variant, f"{name}-2-code")
@@ -273,11 +274,7 @@ def test_a_passkey_set_up_and_used_inside_the_dialog_on_a_custom_domain(open_pag
     page.get_by_role("button", name="Call protected API").click()
     expect_api_answer(page, email)
 
-    page.get_by_role("button", name="Sign out").click()
-    expect_signed_out(page)
-    page.get_by_label("Email").fill(email)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    challenge = challenge_frame(page)
+    challenge = sign_out_then_open_the_dialog(page, email)
     expect(challenge.get_by_role("heading", name="Choose how to verify")).to_be_visible()
     clean_frame(page, axe_source, variant, f"{name}-1-chooser")
     challenge.get_by_role("button", name="Use a passkey").press("Enter")
@@ -301,11 +298,7 @@ def test_a_passkey_prompt_left_open_refused_or_gone_from_the_device_never_traps_
     expect(page.get_by_role("status")).to_have_text("Passkey added. Next time, choose Sign in with a passkey.")
 
     def open_dialog_and_use_the_passkey():
-        page.get_by_role("button", name="Sign out").click()
-        expect_signed_out(page)
-        page.get_by_label("Email").fill(email)
-        page.get_by_role("button", name="Sign in", exact=True).click()
-        challenge = challenge_frame(page)
+        challenge = sign_out_then_open_the_dialog(page, email)
         challenge.get_by_role("button", name="Use a passkey").press("Enter")
         return challenge, challenge.get_by_role("status")
 
