@@ -10,6 +10,7 @@ tenant's custom domain), as in the real UI.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .mailbox import EMAIL, Mailbox
@@ -263,14 +264,21 @@ class PrebuiltUi:
 
     # ---- passkey (on the relying party's domain only) -------------------------
 
+    @staticmethod
+    @contextmanager
+    def _passkey_errors():
+        """The passkey module's errors, as the page's errors (same status and code)."""
+        try:
+            yield
+        except PasskeyError as exc:
+            raise ChallengeError(exc.status, exc.code, exc.description) from None
+
     def _passkey_record(self, token: object, origin: object) -> tuple[Action, str]:
         record = self._record(token)
         self._on(PASSKEY)
         self._usable(record)
-        try:
+        with self._passkey_errors():
             return record, self.passkeys.check_origin(origin if isinstance(origin, str) else None)
-        except PasskeyError as exc:
-            raise ChallengeError(exc.status, exc.code, exc.description) from None
 
     def passkey_options(self, token: object, origin: object) -> dict:
         record, _ = self._passkey_record(token, origin)
@@ -280,29 +288,22 @@ class PrebuiltUi:
 
     def passkey_verify(self, token: object, challenge_id: object, credential: object, origin: object) -> dict:
         record, origin = self._passkey_record(token, origin)
-        try:
+        with self._passkey_errors():
             self.passkeys.authenticate(challenge_id, credential, origin, user_id=record.user_id)
-        except PasskeyError as exc:
-            raise ChallengeError(exc.status, exc.code, exc.description) from None
         self.store.succeed(record, PASSKEY)
         return {"token": token}
 
     def passkey_setup(self, token: object, origin: object) -> dict:
         record, _ = self._passkey_record(token, origin)
         self._proven(record)
-        username = record.email or record.user_id
-        try:
-            return self.passkeys.registration_options(record.user_id, username)
-        except PasskeyError as exc:
-            raise ChallengeError(exc.status, exc.code, exc.description) from None
+        with self._passkey_errors():
+            return self.passkeys.registration_options(record.user_id, record.email or record.user_id)
 
     def passkey_register(self, token: object, challenge_id: object, credential: object, origin: object) -> dict:
         """Enrols the passkey; the action stays proven by the method that proved it first."""
         record, origin = self._passkey_record(token, origin)
         self._proven(record)
-        try:
+        with self._passkey_errors():
             added = self.passkeys.register(challenge_id, credential, origin, user_id=record.user_id)
-        except PasskeyError as exc:
-            raise ChallengeError(exc.status, exc.code, exc.description) from None
         self.store.tenant.enroll(record.user_id, PASSKEY, credentialId=added.credential_id)
         return {"token": token}
