@@ -10,7 +10,7 @@ import base64
 import pytest
 import requests
 
-from tests.test_authsignal_emulator import ACTION, CONFIG, new_user, sign_in
+from tests.test_authsignal_emulator import ACTION, CONFIG, enrolled_user, new_user, sign_in
 from tests.webauthn_authenticator import SoftAuthenticator
 
 TENANT = CONFIG["stages"]["local"]["environment_variables"]["AUTHSIGNAL_TENANT_ID"]
@@ -102,9 +102,9 @@ def test_a_second_method_needs_a_proven_first_one(emu, sdk):
     assert error_of(answer) == (403, "unauthorized")
 
 
-def test_a_new_user_cannot_enrol_a_passkey_before_proving_the_email(emu, sdk):
-    # Otherwise anyone who types a victim's address could plant a passkey on the account.
-    user_id, email = new_user()
+def test_an_enrolled_user_cannot_enrol_a_passkey_before_proving_the_email(emu, sdk):
+    # A user with no authenticator can (test_authsignal_enrolment): the app never hands out such a token.
+    user_id, email = enrolled_user(sdk)
     token = sdk.track(user_id, ACTION, {"email": email})["token"]
     answer = Client(emu).call("/user-authenticators/passkey/registration-options", {"username": email}, token=token)
     assert error_of(answer) == (403, "unauthorized")

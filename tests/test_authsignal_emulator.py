@@ -70,6 +70,13 @@ def new_user() -> tuple[str, str]:
     return user_id, f"user-{user_id[:8]}@example.com"
 
 
+def enrolled_user(sdk) -> tuple[str, str]:
+    """A user whose email the server enrolled (as the app's Create does): not yet proven by this token."""
+    user_id, email = new_user()
+    sdk.enroll_verified_authenticator(user_id, {"verificationMethod": "EMAIL_OTP", "email": email})
+    return user_id, email
+
+
 def mailbox(emu, email: str) -> list[dict]:
     response = requests.get(f"{emu.url}/_dev/mailbox", params={"email": email}, timeout=5)
     assert response.status_code == 200
@@ -183,7 +190,7 @@ def test_tenant_rules_from_the_command_line_and_reset():
     try:
         sdk = emulator.client()
         assert tenant(emulator) == {"defaultOutcome": "ALLOW", "rules": {"blocked@example.com": "BLOCK"},
-                                    "customDomain": None}
+                                    "customDomain": None, "firstEnrolment": "either"}
         assert sdk.track("u1", ACTION, {"email": "blocked@example.com"})["state"] == "BLOCK"
         user_id, email = new_user()
         sign_in(emulator, sdk, user_id, email)

@@ -14,7 +14,7 @@ import pyotp
 import pytest
 import requests
 
-from tests.test_authsignal_emulator import ACTION, ROOT, Emulator, mailbox, new_user, open_page, sign_in
+from tests.test_authsignal_emulator import ACTION, ROOT, Emulator, enrolled_user, mailbox, new_user, open_page, sign_in
 from tests.webauthn_authenticator import SoftAuthenticator
 
 PHONE = "+15550102030"
@@ -117,7 +117,7 @@ def test_a_new_link_replaces_the_old_one(emu, sdk):
 # ---- SMS -------------------------------------------------------------------------------------
 
 def test_sms_enrolment_needs_a_proven_first_method(emu, sdk):
-    user_id, email = new_user()
+    user_id, email = enrolled_user(sdk)
     tracked = sdk.track(user_id, ACTION, {"email": email})
     refused = call(emu, "sms/send", tracked["token"], phone=PHONE)
     assert refused.status_code == 403 and refused.json()["errorCode"] == "not_proven"
@@ -169,7 +169,7 @@ def test_an_email_code_never_answers_the_sms_box(emu, sdk):
 # ---- authenticator app -------------------------------------------------------------------------
 
 def test_authenticator_app_setup_shows_the_secret_the_uri_and_a_qr_code(emu, sdk):
-    user_id, email = new_user()
+    user_id, email = enrolled_user(sdk)
     unproven = sdk.track(user_id, ACTION, {"email": email})
     assert call(emu, "totp/setup", unproven["token"]).json()["errorCode"] == "not_proven"
     tracked = sign_in(emu, sdk, user_id, email)
@@ -273,7 +273,7 @@ def test_a_passkey_set_up_in_the_dialog_then_signs_in_there(emu, sdk):
 
 
 def test_setting_up_a_passkey_in_the_dialog_needs_a_proven_first_method(emu, sdk):
-    user_id, email = new_user()
+    user_id, email = enrolled_user(sdk)
     tracked = sdk.track(user_id, ACTION, {"email": email})
     refused = passkey_call(emu, "setup", tracked["token"])
     assert refused.status_code == 403 and refused.json()["errorCode"] == "not_proven"

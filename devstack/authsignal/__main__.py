@@ -1,6 +1,6 @@
 """CLI: python -m devstack.authsignal --port 8001 [--host 127.0.0.1] [--project-dir .] [--stage local]
        [--default-outcome CHALLENGE] [--rule EMAIL=OUTCOME ...] [--custom-domain ORIGIN]
-       [--json-content-type TYPE]"""
+       [--json-content-type TYPE] [--first-enrolment either|now|at_track]"""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .prebuilt_ui import ALL_METHODS, parse_methods
 from .server import make_server, serve
-from .tenant import OUTCOMES, Tenant
+from .tenant import FIRST_ENROLMENT, OUTCOMES, Tenant
 
 
 def stage_environment(project_dir: Path, stage: str) -> dict:
@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-content-type", default="application/json",
                         help="Content-Type of the server API's JSON answers, e.g. "
                              "'application/json; charset=utf-8' (the SDK parses only the exact default)")
+    parser.add_argument("--first-enrolment", default="either", choices=FIRST_ENROLMENT,
+                        help="when a bare track token may enrol a user's first authenticator: while the "
+                             "user has none now, had none at track, or either (default; Authsignal's "
+                             "documentation does not say which)")
     args = parser.parse_args(argv)
 
     env = stage_environment(args.project_dir, args.stage)
@@ -80,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         email, _, outcome = rule.rpartition("=")
         rules[email] = outcome
     try:
-        tenant = Tenant(default_outcome=args.default_outcome, rules=rules, custom_domain=args.custom_domain)
+        tenant = Tenant(default_outcome=args.default_outcome, rules=rules, custom_domain=args.custom_domain,
+                        first_enrolment=args.first_enrolment)
     except ValueError as exc:
         parser.error(str(exc))
 

@@ -1,7 +1,10 @@
-"""The client API that `@authsignal/browser` calls for passkeys (`/v1/client/...`).
+"""The client API that `@authsignal/browser` calls (`/v1/client/...`): passkeys, and the
+email OTP, SMS and authenticator-app enrolments and challenges.
 
-Plain functions over the store and the passkey registry; server.py only hands over the
-method, path, headers and body, and sends back `(status, payload, headers)`.
+Plain functions over the store and the pre-built UI's operations (the same codes, mailbox
+and authenticators); server.py only hands over the method, path, headers and body, and
+sends back `(status, payload, headers)`. As in Authsignal, a bare track token of a user with
+no authenticator may enrol a first one of any method (Store.may_add_authenticator).
 
 Auth, as the Web SDK sends it: `Bearer <token>` (a track token, or one this API
 returned), or `Basic base64(tenantId)` (with or without a trailing ':') for the calls
@@ -16,10 +19,11 @@ import base64
 import binascii
 import hmac
 import json
+import uuid
 from typing import NamedTuple
 
 from .methods.passkey import PASSKEY, PasskeyError
-from .state import ApiError
+from .state import ApiError, ChallengeError
 
 PREFIX = "/v1/client/"
 CORS_MAX_AGE = "600"
@@ -81,22 +85,57 @@ def _need_token(caller: Caller):
     return caller.record
 
 
-def handle(store, passkeys, method: str, path: str, query: dict, headers, raw: bytes) -> tuple[int, object, dict]:
+def handle(store, ui, method: str, path: str, query: dict, headers, raw: bytes) -> tuple[int, object, dict]:
     origin = headers.get("Origin")
     cors = cors_headers(origin)
     if method == "OPTIONS":
         return 204, None, cors
     try:
-        return 200, _route(store, passkeys, method, path[len(PREFIX):], query, headers, raw, origin), cors
+        return 200, _route(store, ui, method, path[len(PREFIX):], query, headers, raw, origin), cors
     except PasskeyError as exc:
         return exc.status, ApiError(exc.status, exc.code, exc.description).body(), cors
+    except ChallengeError as exc:
+        return exc.status, ApiError(exc.status, exc.code, exc.message).body(), cors
     except ApiError as exc:
         return exc.status, exc.body(), cors
 
 
-def _route(store, passkeys, method, route, query, headers, raw, origin):
+# The SDK's email, SMS and authenticator-app calls, served by the pre-built UI's operations:
+# route -> what to run with (ui, token, body).
+OTP_CALLS = {
+    "user-authenticators/email-otp": lambda ui, t, b: _enrolling(ui, t, ui.email_send(t, email=b.get("email", ""))),
+    "challenge/email-otp": lambda ui, t, b: _challenged(ui.email_send(t)),
+    "verify/email-otp": lambda ui, t, b: _verified(ui.email_verify(t, b.get("verificationCode"))),
+    "user-authenticators/sms": lambda ui, t, b: _enrolling(ui, t, ui.sms_send(t, phone=b.get("phoneNumber", ""))),
+    "challenge/sms": lambda ui, t, b: _challenged(ui.sms_send(t)),
+    "verify/sms": lambda ui, t, b: _verified(ui.sms_verify(t, b.get("verificationCode"))),
+    "user-authenticators/totp": lambda ui, t, b: _enrolling(ui, t, ui.totp_setup(t)),
+    "verify/totp": lambda ui, t, b: _verified(ui.totp_verify(t, b.get("verificationCode"))),
+}
+
+
+def _enrolling(ui, token, started: dict) -> dict:
+    record = ui.store.action_for_client_token(token)
+    shown = {"userAuthenticatorId": str(uuid.uuid5(uuid.NAMESPACE_URL, record.idempotency_key)),
+             "userId": record.user_id}
+    shown.update({k: started[k] for k in ("uri", "secret") if k in started})  # an authenticator app
+    return shown
+
+
+def _challenged(sent: dict) -> dict:
+    return {"challengeId": str(uuid.uuid4())}
+
+
+def _verified(done: dict) -> dict:
+    return {"isVerified": True, "accessToken": done["token"]}
+
+
+def _route(store, ui, method, route, query, headers, raw, origin):
+    passkeys = ui.passkeys
     caller = _caller(store, headers.get("Authorization", ""))
     body = _json_body(raw) if method == "POST" else {}
+    if method == "POST" and route in OTP_CALLS:
+        return OTP_CALLS[route](ui, _need_token(caller) and caller.token, body)
     if method == "POST" and route == "challenge":
         return challenge(store, passkeys, body)
     if method == "POST" and route == "user-authenticators/passkey/authentication-options":

@@ -1,15 +1,18 @@
 """The pre-built UI's operations: what the challenge page asks of the tenant, per method.
 
-The page (static/challenge.*) is served by server.py; each of its calls lands here with
-the action's token. A method proves the action once (its `verificationMethod` is the
-first one that succeeded); setting up another method needs that proof first, as in the
-real UI. Method logic lives in `methods/`; the per-user authenticators in the tenant.
+The page (static/challenge.*) is served by server.py, and the client API's email, SMS and
+authenticator-app calls (client_api.py) land here too; each call comes with the action's
+token. A method proves the action once (its `verificationMethod` is the first one that
+succeeded); setting up another method needs that proof first, or (as in Authsignal) a user
+with no authenticator at all, who may set up any first method (Store.may_add_authenticator).
+Codes and links go to the user's email authenticator, else to the email passed to track. Method logic lives in `methods/`; the per-user authenticators in the tenant.
 Passkeys are offered only where the page is served on the relying party's domain (a
 tenant's custom domain), as in the real UI.
 """
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -27,6 +30,7 @@ EMAIL_METHODS = (EMAIL_OTP, magic_link.EMAIL_MAGIC_LINK)
 NOT_PROVEN = "First prove it is you with the code we emailed you; then you can set up another method."
 BLOCKED = "This sign-in was blocked. Close this window."
 TOO_MANY_WRONG = "Too many wrong codes. Close this window and sign in again."
+EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
 
 
 def parse_methods(text: str) -> tuple[str, ...]:
@@ -78,9 +82,12 @@ class PrebuiltUi:
         if method not in self.methods:
             raise ChallengeError(400, "method_not_enabled", "This tenant has not turned this method on.")
 
-    def _proven(self, record: Action) -> None:
-        if record.state != "CHALLENGE_SUCCEEDED":
+    def _may_add(self, record: Action) -> None:
+        if not self.store.may_add_authenticator(record):
             raise ChallengeError(403, "not_proven", NOT_PROVEN)
+
+    def _email_to(self, record: Action) -> str | None:
+        return self.store.tenant.email_of(record.user_id) or record.email
 
     def _check_code(self, record: Action, channel: str, code: object, where: str) -> None:
         try:
@@ -90,13 +97,13 @@ class PrebuiltUi:
                 self.store.fail(record)
             raise ChallengeError(exc.status, exc.code, exc.message) from None
 
-    def _send_email_code(self, record: Action) -> dict:
+    def _send_email_code(self, record: Action, to: str) -> dict:
         try:
             code = self.codes.issue(record.idempotency_key, EMAIL)
         except OtpError as exc:
             raise ChallengeError(exc.status, exc.code, exc.message) from None
-        self.mailbox.send(record.email, EMAIL, EMAIL_SUBJECT, code=code)
-        return {"sent": True, "to": mask_email(record.email)}
+        self.mailbox.send(to, EMAIL, EMAIL_SUBJECT, code=code)
+        return {"sent": True, "to": mask_email(to)}
 
     def _phone_of(self, user_id: str) -> str | None:
         for authenticator in self.store.tenant.authenticators(user_id):
@@ -119,14 +126,15 @@ class PrebuiltUi:
             return View(state="failed")
         if record.state in ("BLOCK", "REVIEW_REQUIRED"):
             return View(state="blocked")
-        if not record.email:
+        email = self._email_to(record)
+        if not email:
             return View(state="no_email")
         enrolled = set(self.store.tenant.enrolled_methods(record.user_id))
         offered = [m for m in self.methods if m != PASSKEY or self.passkeys.serves(origin)]
         first = "EMAIL_OTP" if EMAIL_OTP in self.methods and enrolled <= {EMAIL_OTP} else "CHOOSE"
         if first == "EMAIL_OTP" and self.codes.sends(record.idempotency_key, EMAIL) == 0:
-            self._send_email_code(record)
-        masked = mask_email(record.email)
+            self._send_email_code(record, email)
+        masked = mask_email(email)
         return View(state="ready", masked_email=masked, page={
             "email": masked,
             "first": first,
@@ -140,26 +148,38 @@ class PrebuiltUi:
 
     # ---- email OTP -----------------------------------------------------------
 
-    def email_send(self, token: object) -> dict:
+    def email_send(self, token: object, email: object = None) -> dict:
+        """Without `email`: a code to the user's address. With one (the client API's
+        enrolment): a code to that address, which becomes an authenticator once proved."""
         record = self._record(token)
         self._on(EMAIL_OTP)
+        if email is not None:
+            self._usable(record)
+            self._may_add(record)
+            if not isinstance(email, str) or not EMAIL_RE.fullmatch(email.strip()):
+                raise ChallengeError(400, "invalid_email", "Give an email address, e.g. name@example.com.")
+            self.store.set_pending(record, email=email.strip().lower())
+            return self._send_email_code(record, email.strip().lower())
         if record.state == "CHALLENGE_SUCCEEDED":
             raise ChallengeError(400, "challenge_succeeded", "This sign-in is already verified.")
         self._usable(record)
-        if not record.email:
+        to = record.pending.get("email") or self._email_to(record)
+        if not to:
             raise ChallengeError(400, "no_email", "There is no email address to send a code to.")
-        return self._send_email_code(record)
+        return self._send_email_code(record, to)
 
     def email_verify(self, token: object, code: object) -> dict:
         record = self._record(token)
-        if record.state == "CHALLENGE_SUCCEEDED" and record.verification_method == EMAIL_OTP:
+        pending = record.pending.get("email")
+        if not pending and record.state == "CHALLENGE_SUCCEEDED" and record.verification_method == EMAIL_OTP:
             return {"token": token}
         self._usable(record)
         self._on(EMAIL_OTP)
         self._check_code(record, EMAIL, code, "the email")
         self.store.succeed(record, EMAIL_OTP)
-        # Proving the address enrols it (ALLOW + isEnrolled:false becomes enrolled).
-        self.store.tenant.enroll(record.user_id, EMAIL_OTP, email=record.email.lower())
+        # Proving an address enrols it (ALLOW + isEnrolled:false becomes enrolled).
+        self.store.tenant.enroll(record.user_id, EMAIL_OTP, email=(pending or self._email_to(record)).lower())
+        self.store.set_pending(record, email=None)
         return {"token": token}
 
     # ---- email magic link ----------------------------------------------------
@@ -170,15 +190,16 @@ class PrebuiltUi:
         self._usable(record)
         if record.state == "CHALLENGE_SUCCEEDED":
             raise ChallengeError(400, "challenge_succeeded", "This sign-in is already verified.")
-        if not record.email:
+        to = self._email_to(record)
+        if not to:
             raise ChallengeError(400, "no_email", "There is no email address to send a link to.")
         if self.codes.sends(record.idempotency_key, "LINK") >= otp.MAX_SENDS:
             raise ChallengeError(429, "too_many_links", "Too many links were sent. Close this window and sign in again.")
         self.codes.issue(record.idempotency_key, "LINK")  # counts sends only
         secret = self.links.issue(record.idempotency_key)
         link = f"{self.store.base_url}/challenge/link?secret={secret}"
-        self.mailbox.send(record.email, EMAIL, magic_link.SUBJECT, link=link)
-        return {"sent": True, "to": mask_email(record.email)}
+        self.mailbox.send(to, EMAIL, magic_link.SUBJECT, link=link)
+        return {"sent": True, "to": mask_email(to)}
 
     def link_open(self, secret: object) -> bool:
         key = self.links.redeem(secret)
@@ -186,19 +207,19 @@ class PrebuiltUi:
         if record is None or record.state in ("BLOCK", "REVIEW_REQUIRED", "CHALLENGE_FAILED"):
             return False
         self.store.succeed(record, magic_link.EMAIL_MAGIC_LINK)
-        self.store.tenant.enroll(record.user_id, magic_link.EMAIL_MAGIC_LINK, email=record.email.lower())
+        self.store.tenant.enroll(record.user_id, magic_link.EMAIL_MAGIC_LINK, email=self._email_to(record).lower())
         return True
 
     # ---- SMS -----------------------------------------------------------------
 
     def sms_send(self, token: object, phone: object = None) -> dict:
-        """With a phone number: enrolment (needs a proven first method). Without: a code to
-        the user's enrolled number."""
+        """With a phone number: enrolment (needs a proven first method, or no authenticator
+        at all). Without: a code to the user's enrolled number."""
         record = self._record(token)
         self._on(sms.SMS)
         self._usable(record)
         if phone is not None:
-            self._proven(record)
+            self._may_add(record)
             try:
                 number = sms.normalize_phone(phone)
             except sms.PhoneError as exc:
@@ -235,7 +256,7 @@ class PrebuiltUi:
         record = self._record(token)
         self._on(AUTHENTICATOR_APP)
         self._usable(record)
-        self._proven(record)
+        self._may_add(record)
         try:
             return self.totp.start_enrolment(record.user_id, record.email or record.user_id)
         except TotpError as exc:
@@ -246,7 +267,7 @@ class PrebuiltUi:
         self._on(AUTHENTICATOR_APP)
         self._usable(record)
         enrolled = self.totp.enrolled(record.user_id)
-        if not enrolled and record.state != "CHALLENGE_SUCCEEDED":
+        if not enrolled and not self.store.may_add_authenticator(record):
             # An unfinished setup from another sign-in proves nothing.
             raise ChallengeError(400, "not_enrolled", "No authenticator app is set up for this account.")
         try:
@@ -295,15 +316,17 @@ class PrebuiltUi:
 
     def passkey_setup(self, token: object, origin: object) -> dict:
         record, _ = self._passkey_record(token, origin)
-        self._proven(record)
+        self._may_add(record)
         with self._passkey_errors():
             return self.passkeys.registration_options(record.user_id, record.email or record.user_id)
 
     def passkey_register(self, token: object, challenge_id: object, credential: object, origin: object) -> dict:
-        """Enrols the passkey; the action stays proven by the method that proved it first."""
+        """Enrols the passkey; an action already proven stays proven by the method that
+        proved it first, and a user's first authenticator proves the action (as Authsignal)."""
         record, origin = self._passkey_record(token, origin)
-        self._proven(record)
+        self._may_add(record)
         with self._passkey_errors():
             added = self.passkeys.register(challenge_id, credential, origin, user_id=record.user_id)
         self.store.tenant.enroll(record.user_id, PASSKEY, credentialId=added.credential_id)
+        self.store.succeed(record, PASSKEY)
         return {"token": token}

@@ -279,6 +279,10 @@ class Handler(BaseHTTPRequestHandler):
             operation, run = "track", lambda body: store.track(parts[1], parts[3], body)
         elif method == "GET" and len(parts) == 5 and parts[0] == "users" and parts[2] == "actions":
             operation, run = "get_action", lambda body: store.get_action(parts[1], parts[3], parts[4])
+        elif method == "POST" and len(parts) == 3 and parts[0] == "users" and parts[2] == "authenticators":
+            operation, run = "enroll_authenticator", lambda body: store.enroll_authenticator(parts[1], body)
+        elif method == "GET" and len(parts) == 3 and parts[0] == "users" and parts[2] == "authenticators":
+            operation, run = "get_authenticators", lambda body: store.get_authenticators(parts[1])
         else:
             self._read_body()
             self._json(404, ApiError(404, "not_found", "No such route.").body())
@@ -316,7 +320,7 @@ class Handler(BaseHTTPRequestHandler):
         raw = self._read_body()
         self.server.store.count("client_api")
         status, payload, headers = client_api.handle(
-            self.server.store, self.server.passkeys, method, path, query, self.headers, raw)
+            self.server.store, self.server.ui, method, path, query, self.headers, raw)
         if payload is None:
             self._send(status, b"", "text/plain", headers)
         else:

@@ -41,8 +41,12 @@ COUNTED_OPERATIONS = (
     "challenge_verify",
     "challenge_resend",
     "client_api",
+    "enroll_authenticator",
+    "get_authenticators",
 )
-FAULTABLE_OPERATIONS = ("track", "validate", "get_action")
+FAULTABLE_OPERATIONS = ("track", "validate", "get_action", "enroll_authenticator", "get_authenticators")
+# What the server API may enrol for a user, and the detail each needs.
+SERVER_ENROLMENT = {"EMAIL_OTP": "email", "EMAIL_MAGIC_LINK": "email", "SMS": "phoneNumber"}
 FAULTS = ("500", "401", "timeout", "garbage")
 
 EXPIRED_LINK = "This sign-in link has expired. Close this window and sign in again."
@@ -90,6 +94,7 @@ class Action:
     state: str = "CHALLENGE_REQUIRED"
     state_updated_at: float = 0.0
     verification_method: str | None = None
+    enrolled_at_track: bool = True
     wrong_codes: int = 0
     attributes: dict = field(default_factory=dict)
     pending: dict = field(default_factory=dict)
@@ -203,6 +208,7 @@ class Store:
         now = self._clock()
         # Decided outside the store's lock: the tenant has its own.
         decided = self.tenant.decide(user_id, email)
+        enrolled = self.tenant.enrolled_methods(user_id)
         with self._lock:
             record = self._actions.get(key)
             if record is None:
@@ -214,6 +220,7 @@ class Store:
                     created_at=now,
                     state=decided,
                     state_updated_at=now,
+                    enrolled_at_track=bool(enrolled),
                     attributes={k: v for k, v in body.items() if k in TRACK_KEYS},
                 )
                 self._actions[key] = record
@@ -223,7 +230,6 @@ class Store:
                     400, "invalid_request", "idempotencyKey is already used by another action."
                 )
             state = record.state
-        enrolled = self.tenant.enrolled_methods(user_id)
         token = self.signer.issue(
             {
                 "sub": user_id,
@@ -273,6 +279,48 @@ class Store:
             if record is None or (record.user_id, record.action) != (user_id, action):
                 raise ApiError(404, "not_found", "No action matches this user, action and idempotencyKey.")
             return record.public()
+
+    def enroll_authenticator(self, user_id: str, body: object) -> dict:
+        """`POST /v1/users/{userId}/authenticators`: the server vouches for the user's email or
+        phone; it becomes an authenticator at once (verified), as the SDKs'
+        `enroll_verified_authenticator` does."""
+        if not user_id or len(user_id) > 255:
+            raise ApiError(400, "invalid_request", "userId must be 1 to 255 characters.")
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_request", "The request body must be a JSON object.")
+        method = body.get("verificationMethod")
+        detail = SERVER_ENROLMENT.get(method) if isinstance(method, str) else None
+        if detail is None:
+            raise ApiError(400, "invalid_request",
+                           f"verificationMethod must be one of {', '.join(SERVER_ENROLMENT)}.")
+        if method not in self.methods:
+            raise ApiError(400, "invalid_request", f"{method} is not enabled for this tenant.")
+        value = body.get(detail)
+        if detail == "email" and not (isinstance(value, str) and re.fullmatch(r"[^@\s]+@[^@\s]+", value)):
+            raise ApiError(400, "invalid_request", "email must be an email address.")
+        if detail == "phoneNumber" and not (isinstance(value, str) and re.fullmatch(r"\+[1-9][0-9]{6,14}", value)):
+            raise ApiError(400, "invalid_request", "phoneNumber must be in E.164 format, e.g. +15550102030.")
+        value = value.lower() if detail == "email" else value
+        authenticator = self.tenant.enroll(user_id, method, **{detail: value})
+        return {"authenticator": self.public_authenticator(user_id, authenticator)}
+
+    def get_authenticators(self, user_id: str) -> list:
+        """`GET /v1/users/{userId}/authenticators`: a list (empty for a user Authsignal does not know)."""
+        return [self.public_authenticator(user_id, a) for a in self.tenant.authenticators(user_id)]
+
+    @staticmethod
+    def public_authenticator(user_id: str, authenticator: dict) -> dict:
+        details = authenticator["details"]
+        shown = {
+            "userId": user_id,
+            "userAuthenticatorId": authenticator["userAuthenticatorId"],
+            "verificationMethod": authenticator["verificationMethod"],
+            "createdAt": iso(authenticator["createdAt"]),
+            "verifiedAt": iso(authenticator["createdAt"]),
+            "lastVerifiedAt": iso(authenticator["lastVerifiedAt"]),
+        }
+        shown.update({key: details[key] for key in ("email", "phoneNumber") if details.get(key)})
+        return shown
 
     # ---- pre-built UI (prebuilt_ui.py) ---------------------------------------
 
@@ -350,14 +398,21 @@ class Store:
         if record.state in ("BLOCK", "REVIEW_REQUIRED", "CHALLENGE_FAILED"):
             raise ApiError(403, "challenge_not_allowed", f"This action's state is {record.state}: it cannot be challenged.")
 
-    def check_may_add_authenticator(self, record: Action) -> None:
-        """As in the real UI, a second method needs a proven first one: the token's
-        challenge succeeded, or the server vouched with scope add:authenticators. A user
-        with no authenticator enrols a first one only by proving the email passed to
-        track (the challenge page), never through a bare track token: whoever typed the
-        address could otherwise plant a passkey on the account."""
+    def may_add_authenticator(self, record: Action) -> bool:
+        """As Authsignal does: a token whose challenge succeeded, or one the server tracked
+        with scope add:authenticators, may add a method; so may a BARE token of a user with
+        no authenticator yet ("they can enroll their first method directly"), which is why
+        the app must never hand out such a token (docs/design.md, "First authenticator")."""
         scopes = str(record.attributes.get("scope") or "").split()
         if record.state == "CHALLENGE_SUCCEEDED" or "add:authenticators" in scopes:
+            return True
+        none_now = not self.tenant.authenticators(record.user_id)
+        none_at_track = not record.enrolled_at_track
+        return {"now": none_now, "at_track": none_at_track,
+                "either": none_now or none_at_track}[self.tenant.first_enrolment]
+
+    def check_may_add_authenticator(self, record: Action) -> None:
+        if self.may_add_authenticator(record):
             return
         raise ApiError(
             403, "unauthorized",

@@ -8,7 +8,11 @@ What `track` answers depends on this (reference/authsignal-api.md):
   first method);
 - an enrolled user gets `CHALLENGE_REQUIRED` when the outcome is `CHALLENGE`, else `ALLOW`.
 
-A user becomes enrolled only when a challenge succeeds (`enroll`). Per-method modules
+A user becomes enrolled when a challenge succeeds, or when the server API enrols an
+authenticator for them (`enroll` both ways). Until then, as in Authsignal, a bare track token
+may enrol the user's FIRST authenticator of any enabled method (`first_enrolment` says when
+"no authenticator" is judged: `now`, `at_track`, or `either`, the default, since Authsignal's
+documentation does not say; server-side checks must hold under all three). Per-method modules
 use `enroll`, `authenticators`, `enrolled_methods` and `remove`; every method is
 thread-safe on its own (one lock, never held while calling out).
 """
@@ -28,11 +32,18 @@ REVIEW_REQUIRED = "REVIEW_REQUIRED"
 CHALLENGE_REQUIRED = "CHALLENGE_REQUIRED"
 # What the portal lets an action's default outcome or a rule be.
 OUTCOMES = (CHALLENGE, ALLOW, BLOCK, REVIEW_REQUIRED)
+FIRST_ENROLMENT = ("either", "now", "at_track")
 
 
 def check_outcome(value: object) -> str:
     if value not in OUTCOMES:
         raise ValueError(f"an outcome must be one of {', '.join(OUTCOMES)}, not {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def check_first_enrolment(value: object) -> str:
+    if value not in FIRST_ENROLMENT:
+        raise ValueError(f"firstEnrolment must be one of {', '.join(FIRST_ENROLMENT)}, not {value!r}")
     return value  # type: ignore[return-value]
 
 
@@ -49,11 +60,12 @@ def check_origin(value: object) -> str | None:
 
 class Tenant:
     def __init__(self, default_outcome: str = CHALLENGE, rules: dict[str, str] | None = None,
-                 custom_domain: str | None = None, clock: Callable[[], float] = time.time):
+                 custom_domain: str | None = None, clock: Callable[[], float] = time.time,
+                 first_enrolment: str = "either"):
         self._clock = clock
         self._lock = threading.Lock()
         self._initial = (check_outcome(default_outcome), self._checked_rules(rules or {}),
-                         check_origin(custom_domain))
+                         check_origin(custom_domain), check_first_enrolment(first_enrolment))
         self._authenticators: dict[str, list[dict]] = {}
         self.reset()
 
@@ -73,17 +85,18 @@ class Tenant:
     def reset(self) -> None:
         """Back to the configuration the emulator started with, and nobody enrolled."""
         with self._lock:
-            self._default_outcome, rules, self._custom_domain = self._initial
+            self._default_outcome, rules, self._custom_domain, self.first_enrolment = self._initial
             self._rules = {k: v for k, v in rules.items() if v is not None}
             self._authenticators = {}
 
     def configure(self, body: object) -> dict:
         """`{"defaultOutcome": ..., "rules": {email: outcome or null}, "customDomain": origin
-        or null}`; rules merge."""
-        if not isinstance(body, dict) or set(body) - {"defaultOutcome", "rules", "customDomain"}:
+        or null, "firstEnrolment": ...}`; rules merge."""
+        if not isinstance(body, dict) or set(body) - {"defaultOutcome", "rules", "customDomain", "firstEnrolment"}:
             raise ValueError('send {"defaultOutcome": OUTCOME, "rules": {EMAIL: OUTCOME or null}, '
-                             '"customDomain": ORIGIN or null}')
+                             '"customDomain": ORIGIN or null, "firstEnrolment": "either" | "now" | "at_track"}')
         default = check_outcome(body["defaultOutcome"]) if "defaultOutcome" in body else None
+        first = check_first_enrolment(body["firstEnrolment"]) if "firstEnrolment" in body else None
         rules = self._checked_rules(body.get("rules", {}))
         domain = check_origin(body.get("customDomain"))
         with self._lock:
@@ -91,6 +104,8 @@ class Tenant:
                 self._custom_domain = domain
             if default:
                 self._default_outcome = default
+            if first:
+                self.first_enrolment = first
             for email, outcome in rules.items():
                 if outcome is None:
                     self._rules.pop(email, None)
@@ -101,7 +116,7 @@ class Tenant:
     def describe(self) -> dict:
         with self._lock:
             return {"defaultOutcome": self._default_outcome, "rules": dict(self._rules),
-                    "customDomain": self._custom_domain}
+                    "customDomain": self._custom_domain, "firstEnrolment": self.first_enrolment}
 
     def ui_base(self, default: str) -> str:
         """Where the pre-built UI is served: the tenant's custom domain when it has one."""
@@ -150,6 +165,13 @@ class Tenant:
     def authenticators(self, user_id: str) -> list[dict]:
         with self._lock:
             return [dict(a, details=dict(a["details"])) for a in self._authenticators.get(user_id, [])]
+
+    def email_of(self, user_id: str) -> str | None:
+        """The address of the user's email authenticator: where the tenant sends codes and links."""
+        for authenticator in self.authenticators(user_id):
+            if authenticator["verificationMethod"] in ("EMAIL_OTP", "EMAIL_MAGIC_LINK"):
+                return authenticator["details"].get("email")
+        return None
 
     def enrolled_methods(self, user_id: str) -> list[str]:
         """The user's methods, in the order they were first enrolled, each once."""
