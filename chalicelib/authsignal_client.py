@@ -1,4 +1,5 @@
-"""The Authsignal server API calls the triggers make (track, validate), on the standard library.
+"""The Authsignal server API calls the triggers make, on the standard library: track, validate,
+and the user's authenticators (enrol one as verified, list them).
 
 The same calls as the `authsignal` SDK 4.1.0 (URLs, Basic auth with the secret key, bodies
 without top-level nulls, answers' keys made snake_case by pyhumps as the SDK does, any
@@ -41,12 +42,23 @@ class AuthsignalClient:
     def validate_challenge(self, attributes):
         return self._post(f"{self.api_url}/validate", attributes)
 
+    def enroll_verified_authenticator(self, user_id, attributes):
+        """As SDK 4.1.0's: `{verificationMethod, email | phoneNumber}` → `{authenticator}`."""
+        return self._post(f"{self.api_url}/users/{quote(user_id)}/authenticators", attributes)
+
+    def get_authenticators(self, user_id):
+        """As SDK 4.1.0's: a list of the user's authenticators."""
+        return self._send("GET", f"{self.api_url}/users/{quote(user_id)}/authenticators", None)
+
     def _post(self, url, body):
         data = json.dumps({key: value for key, value in body.items() if value is not None}).encode()
+        return self._send("POST", url, data)
+
+    def _send(self, method, url, data):
         try:
             status, headers, answer = outbound.post(
                 url, self._headers, data,
-                settings.AUTHSIGNAL_CONNECT_TIMEOUT_SECONDS, settings.AUTHSIGNAL_TIMEOUT_SECONDS)
+                settings.AUTHSIGNAL_CONNECT_TIMEOUT_SECONDS, settings.AUTHSIGNAL_TIMEOUT_SECONDS, method=method)
         except outbound.Unavailable:
             raise ApiException(None, None, None) from None
         if status >= 300:

@@ -19,7 +19,7 @@ UNAVAILABLE = "AUTHSIGNAL_UNAVAILABLE"
 PASSKEY_ACTION = "addPasskey"
 BLOCKED = "AUTHSIGNAL_BLOCKED"
 MISCONFIGURED = "AUTHSIGNAL_MISCONFIGURED"
-# Track states that lead to the pre-built UI (ALLOW only while the user is not enrolled).
+# The one track state that leads to the pre-built UI (every user is enrolled by then).
 CHALLENGE_REQUIRED = "CHALLENGE_REQUIRED"
 REFUSED_STATES = ("BLOCK", "REVIEW_REQUIRED")
 
@@ -104,33 +104,80 @@ def _misconfigured(detail):
     return AuthsignalMisconfigured(detail)
 
 
-def start_challenge(config, user_id, email):
-    """Track the sign-in action for the user; Authsignal's state decides what follows
-    (SPEC 3): its UI's URL for a challenge or a first enrolment, or a refusal."""
+def _track(client, config, user_id, attributes):
     from chalicelib.authsignal_client import ApiException
 
-    client = _client(config.authsignal_api_url, config.region)
     try:
-        body = _call(
-            "track",
-            lambda: client.track(user_id, config.authsignal_action, {"email": email}),
-        )
+        return _call("track", lambda: client.track(user_id, config.authsignal_action, attributes))
     except ApiException as error:  # another 4xx: the request or the tenant is wrong
         raise _misconfigured(
             f"Authsignal refused track with {error.status_code} {error.error_code}: check "
             "AUTHSIGNAL_ACTION and the tenant's settings for it"
         ) from None
-    state, enrolled = body.get("state"), body.get("is_enrolled")
+
+
+def _refuse_if_blocked(body):
+    state = body.get("state")
     if state in REFUSED_STATES:
         log.warning("Sign-in refused by an Authsignal rule: state=%s", state)
         raise AuthsignalBlocked(state)
-    if state == "ALLOW" and enrolled is not False:
+
+
+def _enrol(client, config, user_id, first, attributes):
+    """Give the user their own email (or phone) as their first authenticator, then track
+    again: the first track's token, which could enrol anything, never leaves the backend.
+    Two sign-ins of a new user at once may both enrol: a refusal is fine if the second
+    track finds the user enrolled."""
+    from chalicelib.authsignal_client import ApiException
+
+    refused = None
+    try:
+        _call("authenticator enrolment", lambda: client.enroll_verified_authenticator(user_id, {
+            "verificationMethod": first.verification_method, "email": first.email,
+            "phoneNumber": first.phone_number}))
+    except ApiException as error:
+        refused = error
+    body = _track(client, config, user_id, attributes)
+    if body.get("is_enrolled") is not True:
+        detail = f" with {refused.status_code} {refused.error_code}" if refused else ""
+        raise _misconfigured(
+            f"Authsignal did not enrol the user's {first.verification_method} authenticator{detail}: "
+            f"turn {first.verification_method} on for the tenant in the Authsignal portal"
+        )
+    log.info("Enrolled a first %s authenticator for a new Authsignal user", first.verification_method)
+    return body
+
+
+def start_challenge(config, *, user_id, email, phone_number=None, phone_number_verified=False):
+    """Track the sign-in action for the user; Authsignal's state decides what follows
+    (SPEC 3): its UI's URL for a challenge, or a refusal. A user Authsignal has no
+    authenticator for gets their own email (or phone) as one first (chalicelib.identity)."""
+    from chalicelib import identity
+
+    client = _client(config.authsignal_api_url, config.region)
+    attributes = {"email": email or None, "phoneNumber": phone_number or None}
+    body = _track(client, config, user_id, attributes)
+    _refuse_if_blocked(body)
+    first = identity.first_authenticator(enrolled=body.get("is_enrolled"), email=email, phone_number=phone_number,
+                                         phone_number_verified=phone_number_verified,
+                                         allowed_methods=body.get("allowed_verification_methods"))
+    if first.refuse and (email or (phone_number and phone_number_verified)):
+        raise _misconfigured("Authsignal offers neither EMAIL_OTP nor SMS to a new user: turn EMAIL_OTP on "
+                             "for the tenant in the Authsignal portal")
+    if first.refuse:
+        log.warning("Sign-in refused: the user has no authenticator, and no email or verified phone to prove")
+        raise AuthsignalBlocked("nothing to prove (no authenticator, email or phone)")
+    if first.enrol:
+        body = _enrol(client, config, user_id, first, attributes)
+        _refuse_if_blocked(body)
+    state = body.get("state")
+    if state == "ALLOW":
         # ALLOW proves nothing; only a succeeded challenge does.
         raise _misconfigured(
             f"Authsignal track answered ALLOW for an enrolled user: set action "
             f"'{config.authsignal_action}' to challenge (default outcome CHALLENGE) in the Authsignal portal"
         )
-    if state not in (CHALLENGE_REQUIRED, "ALLOW"):
+    if state != CHALLENGE_REQUIRED:
         raise _misconfigured(f"Authsignal track answered state {state!r}, which starts no challenge")
     url, key = body.get("url"), body.get("idempotency_key")
     if not (isinstance(url, str) and url and isinstance(key, str) and key):
@@ -168,6 +215,26 @@ def passkey_enrolment_token(config, user_id, email):
         log.warning("Authsignal track gave no token for passkey enrolment (state=%s)", body.get("state"))
         raise AuthsignalUnavailable("track")
     return token
+
+
+def authenticators(config, user_id):
+    """The user's authenticators as Authsignal records them, or None when they could not be
+    read (outage, refusal, garbage): the caller then proves nothing from them."""
+    from chalicelib.authsignal_client import ApiException
+
+    client = _client(config.authsignal_api_url, config.region)
+    try:
+        body = client.get_authenticators(user_id)
+    except ApiException as error:
+        log.warning("Authsignal authenticators could not be read: status=%s %s", error.status_code, error.error_code)
+        return None
+    except (AttributeError, ValueError, TypeError):
+        log.warning("Authsignal authenticators answered something that is not its JSON")
+        return None
+    if not isinstance(body, list):
+        log.warning("Authsignal authenticators answered JSON that is not a list")
+        return None
+    return body
 
 
 def validate(config, user_id, token):

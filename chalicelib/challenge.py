@@ -9,10 +9,6 @@ MAX_ANSWER_LENGTH = 4096
 CHALLENGE_METADATA = "AUTHSIGNAL"
 
 
-# The only Authsignal methods that prove control of an email address.
-EMAIL_METHODS = frozenset({"EMAIL_OTP", "EMAIL_MAGIC_LINK"})
-
-
 def pre_sign_up(trigger_source, client_id, app_client_id):
     """Confirm this app's sign-ups at once; their email stays unverified until they prove it.
 
@@ -39,12 +35,19 @@ def define(session, user_not_found=False):
 
 def create(challenge, email):
     """Public parameters reach the browser; private ones stay with Cognito for Verify,
-    including the email Authsignal was asked to challenge (Verify compares it)."""
+    including the email Authsignal was asked to challenge (Verify compares it; "" when the
+    user has none: nothing to verify)."""
     return {
         "publicChallengeParameters": {"url": challenge.url, "token": challenge.token},
-        "privateChallengeParameters": {"idempotencyKey": challenge.idempotency_key, "email": email},
+        "privateChallengeParameters": {"idempotencyKey": challenge.idempotency_key, "email": email or ""},
         "challengeMetadata": CHALLENGE_METADATA,
     }
+
+
+def create_for_unknown_user():
+    """With PreventUserExistenceErrors on, Cognito runs Create for a user that does not
+    exist (`userNotFound`): a round nobody can answer, and nothing tracked in Authsignal."""
+    return {"publicChallengeParameters": {}, "privateChallengeParameters": {}, "challengeMetadata": CHALLENGE_METADATA}
 
 
 def plausible_answer(answer):
@@ -64,17 +67,4 @@ def answer_correct(validation, user_id, action, idempotency_key):
         and validation.user_id == user_id
         and validation.action == action
         and validation.idempotency_key == idempotency_key
-    )
-
-
-def email_proven(validation, tracked_email, current_email):
-    """Whether a correct answer also proves the user controls their current email.
-
-    Only an email method proves an address, and only the one Create sent to Authsignal: a
-    passkey, an app or an SMS proves nothing about it, and an email changed since Create
-    (by an admin, or by the user through a client that allows it) was never proven."""
-    return (
-        validation.verification_method in EMAIL_METHODS
-        and bool(tracked_email)
-        and tracked_email == current_email
     )

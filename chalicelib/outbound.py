@@ -1,4 +1,4 @@
-"""HTTP POST on the standard library, for the gateways (Cognito, SSM, Authsignal).
+"""HTTP requests on the standard library, for the gateways (Cognito, SSM, Authsignal).
 
 One kept-alive connection per host and thread; a connect and a read timeout per call, cut to
 a trigger's network budget (chalicelib.budget); no retries: a failed call is the caller's answer.
@@ -33,8 +33,8 @@ def _connection(scheme, host, connect_timeout):
     return conn
 
 
-def post(url, headers, body, connect_timeout, read_timeout):
-    """POST `body` (bytes) to `url`; returns (status, response headers, response body)."""
+def post(url, headers, body, connect_timeout, read_timeout, method="POST"):
+    """Send `body` (bytes, or None for a GET) to `url`; returns (status, response headers, response body)."""
     connect_timeout, read_timeout = budget.timeouts(connect_timeout, read_timeout)
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -44,7 +44,7 @@ def post(url, headers, body, connect_timeout, read_timeout):
             conn.timeout = connect_timeout  # TCP connect and TLS handshake
             conn.connect()
         conn.sock.settimeout(read_timeout)
-        conn.request("POST", path, body, {"Host": parts.netloc, **headers})
+        conn.request(method, path, body, {"Host": parts.netloc, **headers})
         response = conn.getresponse()
         data = response.read()
     except (OSError, http.client.HTTPException) as error:  # socket timeouts are OSErrors

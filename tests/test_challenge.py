@@ -81,28 +81,3 @@ def test_answer_refused_when_anything_differs(validation, user, action, key):
 @pytest.mark.parametrize("answer,plausible", [("x" * 10, True), ("", False), (None, False), (42, False), ("x" * 5000, False)])
 def test_plausible_answer(answer, plausible):
     assert challenge.plausible_answer(answer) is plausible
-
-
-def _validated(method):
-    return Validation(True, "CHALLENGE_SUCCEEDED", "sub-1", "cognitoAuth", "key-1", method)
-
-
-@pytest.mark.parametrize("method", ["EMAIL_OTP", "EMAIL_MAGIC_LINK"])
-def test_an_email_method_proves_the_tracked_address(method):
-    assert challenge.email_proven(_validated(method), "a@example.com", "a@example.com") is True
-
-
-@pytest.mark.parametrize("method", ["SMS", "WHATSAPP", "AUTHENTICATOR_APP", "PASSKEY", "SECURITY_KEY", "PUSH",
-                                    None, "", "email_otp"])
-def test_other_methods_prove_no_address(method):
-    assert challenge.email_proven(_validated(method), "a@example.com", "a@example.com") is False
-
-
-@pytest.mark.parametrize("tracked,current", [
-    ("a@example.com", "victim@example.com"),   # changed between Create and Verify
-    (None, "a@example.com"),                   # a session from before Create kept the email
-    ("", ""),
-    ("a@example.com", "A@example.com"),
-])
-def test_an_email_proves_only_the_address_create_tracked(tracked, current):
-    assert challenge.email_proven(_validated("EMAIL_OTP"), tracked, current) is False

@@ -196,17 +196,28 @@ def test_create_reports_authsignal_outage_quickly(user, devstack, fault):
 # ------------------------------------------------------------------ which address a correct answer proves
 
 
+class Answers(dict):
+    authenticators = ()
+
+
 @pytest.fixture
 def authsignal_answers(local_env, monkeypatch):
     """A loopback server that answers `POST /v1/validate` with the body a test gives, in the
     live API's shape; the app's Authsignal setting points at it. For the methods the dev
-    tenant cannot prove offline yet (SMS, passkey, ...)."""
-    answer = {}
+    tenant cannot prove offline yet (SMS, passkey, ...). `GET .../authenticators` answers
+    `answer.authenticators`."""
+    answer = Answers()
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self._send(answer.authenticators)
+
         def do_POST(self):
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            data = json.dumps(answer).encode()
+            self._send(answer)
+
+        def _send(self, body):
+            data = json.dumps(body).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")  # exactly: the SDK parses nothing else
             self.send_header("Content-Length", str(len(data)))
@@ -238,6 +249,8 @@ def test_only_an_email_method_verifies_the_email(user, devstack, authsignal_answ
     sub, email = user
     created = {"response": {"privateChallengeParameters": {"idempotencyKey": "key-" + method, "email": email}}}
     authsignal_answers.update(live_validate_answer(sub, "key-" + method, method))
+    authsignal_answers.authenticators = [{"userId": sub, "userAuthenticatorId": "a1", "verificationMethod": "EMAIL_OTP",
+                                          "createdAt": "2026-01-01T00:00:00.000Z", "email": email}]
     # A correct answer by any method signs the user in...
     assert verify(sub, email, created, "a.validated.token")["response"] == {"answerCorrect": True}
     # ...but only an email method proves the address.
@@ -265,3 +278,87 @@ def test_a_session_created_before_the_email_was_tracked_verifies_nothing(user, d
     del created["response"]["privateChallengeParameters"]["email"]
     assert verify(sub, email, created, token)["response"] == {"answerCorrect": True}
     assert email_verified(devstack, sub) == "false"
+
+
+# ------------------------------------------------------------------ events of every client of the pool
+
+def phone_user_event(source, request, sub, phone="+15550104444", verified="true"):
+    sent = event(source, request, sub=sub)
+    sent["request"]["userAttributes"] = {"sub": sub, "phone_number": phone, "phone_number_verified": verified,
+                                         "cognito:user_status": "CONFIRMED"}
+    return sent
+
+
+def test_create_for_a_user_without_an_email_enrols_their_verified_phone(local_env, devstack):
+    """Another client of an adopted pool signs in phone users; the triggers serve it too."""
+    sub = str(uuid.uuid4())
+    request = {"session": [], "challengeName": "CUSTOM_CHALLENGE"}
+    out = triggers.create_auth_challenge(phone_user_event("CreateAuthChallenge_Authentication", request, sub), None)
+    assert out["response"]["privateChallengeParameters"]["email"] == ""
+    assert out["response"]["publicChallengeParameters"]["url"].startswith(devstack.authsignal_url)
+    answer = requests_get(f"{devstack.authsignal_url}/v1/users/{sub}/authenticators", local_env)
+    assert [(a["verificationMethod"], a["phoneNumber"]) for a in answer] == [("SMS", "+15550104444")]
+
+
+def test_create_for_a_user_without_email_or_verified_phone_hands_out_no_token(local_env, devstack):
+    from chalicelib.authsignal_gateway import AuthsignalBlocked
+
+    sub = str(uuid.uuid4())
+    request = {"session": [], "challengeName": "CUSTOM_CHALLENGE"}
+    with pytest.raises(AuthsignalBlocked):
+        triggers.create_auth_challenge(
+            phone_user_event("CreateAuthChallenge_Authentication", request, sub, verified="false"), None)
+    assert requests_get(f"{devstack.authsignal_url}/v1/users/{sub}/authenticators", local_env) == []
+
+
+def test_create_for_a_user_that_does_not_exist_tracks_nothing(local_env, devstack):
+    """PreventUserExistenceErrors ENABLED: Cognito runs Create with `userNotFound`."""
+    before = devstack.stats("authsignal")["calls"]["track"]
+    sent = event("CreateAuthChallenge_Authentication", {"session": [], "challengeName": "CUSTOM_CHALLENGE",
+                                                        "userNotFound": True})
+    sent["request"]["userAttributes"] = {}
+    out = triggers.create_auth_challenge(sent, None)["response"]
+    assert out == {"publicChallengeParameters": {}, "privateChallengeParameters": {}, "challengeMetadata": "AUTHSIGNAL"}
+    assert devstack.stats("authsignal")["calls"]["track"] == before
+
+
+@pytest.mark.parametrize("attributes", [{}, {"email": "x@example.com"}, None])
+def test_verify_without_a_sub_or_attributes_refuses_without_raising(local_env, attributes):
+    sent = event("VerifyAuthChallengeResponse_Authentication",
+                 {"privateChallengeParameters": {"idempotencyKey": "k", "email": ""}, "challengeAnswer": "a.b.c"})
+    sent["request"]["userAttributes"] = attributes
+    assert triggers.verify_auth_challenge_response(sent, None)["response"] == {"answerCorrect": False}
+
+
+def test_verify_signs_in_but_verifies_nothing_when_authsignal_cannot_show_the_address(user, devstack, caplog):
+    sub, email = user
+    created = create(sub, email)
+    token = devstack.token_for(created["response"]["publicChallengeParameters"]["url"], email)
+    devstack.fault("authsignal", "get_authenticators", "500")
+    assert verify(sub, email, created, token)["response"] == {"answerCorrect": True}
+    assert email_verified(devstack, sub) == "false"
+    assert "could not be read" in caplog.text and email not in caplog.text
+
+
+def test_verify_asks_authsignal_for_authenticators_only_while_the_email_is_unverified(user, devstack):
+    sub, email = user
+    for expected_calls in (1, 0):
+        created = create(sub, email)
+        token = devstack.token_for(created["response"]["publicChallengeParameters"]["url"], email)
+        before = devstack.stats("authsignal")["calls"]["get_authenticators"]
+        verified = "true" if expected_calls == 0 else "false"
+        request = {"privateChallengeParameters": created["response"]["privateChallengeParameters"],
+                   "challengeAnswer": token, "clientMetadata": None}
+        out = triggers.verify_auth_challenge_response(
+            event("VerifyAuthChallengeResponse_Authentication", request, sub=sub, email=email, verified=verified), None)
+        assert out["response"] == {"answerCorrect": True}
+        assert devstack.stats("authsignal")["calls"]["get_authenticators"] - before == expected_calls
+    assert email_verified(devstack, sub) == "true"
+
+
+def requests_get(url, env):
+    import requests
+
+    answer = requests.get(url, auth=(env["AUTHSIGNAL_SECRET_KEY"], ""), timeout=5)
+    assert answer.status_code == 200, answer.text
+    return answer.json()

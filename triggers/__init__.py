@@ -38,24 +38,30 @@ def define_auth_challenge(event, context):
 @bp.lambda_function(name="create_auth_challenge")
 @network_budget
 def create_auth_challenge(event, context):
+    request = event["request"]
+    if request.get("userNotFound") is True:
+        return _respond(event, challenge.create_for_unknown_user())
     from chalicelib import authsignal_gateway, settings
 
-    attributes = event["request"]["userAttributes"]
+    # A user of another client may have no email (a phone user): tracked with what it has.
+    attributes = request.get("userAttributes") or {}
+    email = attributes.get("email") or None
     issued = authsignal_gateway.start_challenge(
-        settings.load(event), user_id=attributes["sub"], email=attributes["email"]
+        settings.load(event), user_id=attributes["sub"], email=email, phone_number=attributes.get("phone_number"),
+        phone_number_verified=attributes.get("phone_number_verified") == "true",
     )
-    return _respond(event, challenge.create(issued, attributes["email"]))
+    return _respond(event, challenge.create(issued, email))
 
 
 @bp.lambda_function(name="verify_auth_challenge_response")
 @network_budget
 def verify_auth_challenge_response(event, context):
-    from chalicelib import authsignal_gateway, cognito_gateway, settings
+    from chalicelib import authsignal_gateway, cognito_gateway, identity, settings
 
     request = event["request"]
-    attributes = request["userAttributes"]
+    attributes = request.get("userAttributes") or {}
     answer = request.get("challengeAnswer")
-    if request.get("userNotFound") is True or not challenge.plausible_answer(answer):
+    if request.get("userNotFound") is True or not attributes.get("sub") or not challenge.plausible_answer(answer):
         return _respond(event, {"answerCorrect": False})
     config = settings.load(event)
     user_id = attributes["sub"]
@@ -68,10 +74,17 @@ def verify_auth_challenge_response(event, context):
         idempotency_key=private.get("idempotencyKey"),
     )
     # A correct answer signs the user in; only proof of this very address verifies it.
-    proven = correct and challenge.email_proven(validation, private.get("email"), attributes.get("email"))
-    log.info("Challenge answer checked: correct=%s state=%s method=%s email_proven=%s",
-             correct, validation.state, validation.verification_method, proven)
-    if proven and attributes.get("email_verified") != "true":
+    proof = identity.EmailProof(False, "not needed")
+    if correct and attributes.get("email_verified") != "true":
+        proof = identity.email_proof(
+            verification_method=validation.verification_method,
+            tracked_email=private.get("email"),
+            current_email=attributes.get("email"),
+            load_authenticators=lambda: authsignal_gateway.authenticators(config, user_id),
+        )
+    log.info("Challenge answer checked: correct=%s state=%s method=%s email_proven=%s (%s)",
+             correct, validation.state, validation.verification_method, proof.proven, proof.reason)
+    if proof.proven:
         cognito_gateway.mark_email_verified(
             config.region, config.user_pool_id, event["userName"], config.cognito_endpoint_url
         )
