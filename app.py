@@ -3,6 +3,8 @@
 Thin on purpose: the routes relay to `chalicelib`, the triggers live in `triggers/`.
 Nothing heavy (boto3, the Authsignal SDK) is imported until a call needs it.
 """
+import time
+
 from chalice import Chalice, Response
 
 from chalicelib import http, page, settings, signin
@@ -131,8 +133,9 @@ def me():
 
 @app.route("/api/passkey-token", methods=["POST"])
 def passkey_token():
+    http.require_own_origin(app.current_request)
     http.json_object(app.current_request)
-    return signin.passkey_token(get_pool(), http.bearer_token(app.current_request))
+    return signin.passkey_token(get_pool(), http.bearer_token(app.current_request), now=time.time())
 
 
 def _with_cookie(answer, cookie):

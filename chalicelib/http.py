@@ -120,6 +120,14 @@ def same_origin(origin, host, forwarded_proto=None):
     return theirs is not None and theirs == _origin_tuple(scheme, host)
 
 
+def require_own_origin(request):
+    """For a route that must come from our own page's script: an `Origin` header is required
+    (browsers send it with every POST from a script); a foreign one never gets here (guard_request)."""
+    origin = request.headers.get("origin")
+    if origin is None or not same_origin(origin, request.headers.get("host"), request.headers.get("x-forwarded-proto")):
+        raise ApiError(403, "origin_required", "This request must come from this site's sign-in page.")
+
+
 def json_object(request):
     """The request's JSON object (an empty body counts as an empty object)."""
     raw = request.raw_body or b""

@@ -10,7 +10,7 @@ import re
 import time
 import unicodedata
 
-from chalicelib import authsignal_gateway
+from chalicelib import authsignal_gateway, identity
 from chalicelib.authsignal_gateway import BLOCKED, MISCONFIGURED, UNAVAILABLE
 from chalicelib.cognito_gateway import CognitoError, CognitoUnavailable
 from chalicelib.http import SIGN_IN_AGAIN, ApiError, misconfigured
@@ -289,9 +289,18 @@ def _user(pool, access_token):
     return user, {a["Name"]: a["Value"] for a in user.get("UserAttributes", [])}
 
 
-def passkey_token(pool, access_token):
-    """For **Add a passkey**: a token with which the signed-in user enrols one."""
+REAUTHENTICATE = "To add a passkey, first confirm it is you: sign in again, then add the passkey."
+
+
+def passkey_token(pool, access_token, *, now):
+    """For **Add a passkey**: a token with which the signed-in user enrols one, only after a
+    recent sign-in (a stolen or refreshed access token is not enough: chalicelib.identity)."""
     _, attributes = _user(pool, access_token)
+    proof = identity.recent_proof(auth_time=jwt_claims(access_token).get("auth_time"), now=now)
+    if not proof.recent:
+        log.info("Passkey token refused: the sign-in is %s s old", "unknown" if proof.age_seconds is None
+                 else int(proof.age_seconds))
+        raise ApiError(401, "reauthenticate", REAUTHENTICATE)
     try:
         token = authsignal_gateway.passkey_enrolment_token(pool.config, attributes["sub"], attributes.get("email"))
     except authsignal_gateway.AuthsignalUnavailable:

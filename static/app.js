@@ -56,6 +56,7 @@
         || FALLBACK[response.status] || FALLBACK.other;
       const error = new Error(message);
       error.status = response.status;
+      error.code = data && data.error && data.error.code;
       throw error;
     }
     return data;
@@ -347,7 +348,17 @@
     announce("Preparing your new passkey…", "progress");
     try {
       const client = await authsignalClient();
-      const { token } = await call("api/passkey-token", {}, { Authorization: "Bearer " + state.accessToken });
+      const passkeyToken = () => call("api/passkey-token", {}, { Authorization: "Bearer " + state.accessToken });
+      let token;
+      try {
+        ({ token } = await passkeyToken());
+      } catch (error) {
+        // Adding a passkey needs a recent sign-in: one more round, then the passkey.
+        if (error.code !== "reauthenticate") throw error;
+        announce("To add a passkey, first confirm it is you.", "progress");
+        if (!(await signIn(state.email))) return;
+        ({ token } = await passkeyToken());
+      }
       announce("Waiting for you: create the passkey in your browser's prompt.", "progress");
       let result;
       try {
