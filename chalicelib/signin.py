@@ -28,10 +28,11 @@ BLOCKED_MESSAGE = "Sign-in blocked: this sign-in was refused. If you think this 
 
 
 def normalize_email(value):
-    """The address as typed, in NFC, without surrounding spaces; refused when it hides
-    characters (Unicode categories C*: control, format such as zero-width, unassigned,
-    private use) or its domain does not encode as IDNA. Case is kept: the pool compares
-    emails case-insensitively."""
+    """The address in NFC, without surrounding spaces, its domain in IDNA's mapped form
+    (UTS 46: full-width letters, case and the punycode spelling all name one domain, so one
+    mailbox is one account); refused when it hides characters (Unicode categories C*:
+    control, format such as zero-width, unassigned, private use) or its domain is not IDNA.
+    The local part keeps its case: the pool compares emails case-insensitively."""
     # Checked before stripping: str.strip() also drops some controls (\x1c-\x1f, \x85).
     if any(unicodedata.category(c).startswith("C") for c in value):
         raise ApiError(400, "invalid_email", "The email address contains invisible or control characters. "
@@ -39,14 +40,15 @@ def normalize_email(value):
     email = unicodedata.normalize("NFC", value.strip())
     if len(email) > MAX_EMAIL_LENGTH or not EMAIL_PATTERN.fullmatch(email):
         raise ApiError(400, "invalid_email", "Enter a valid email address, like name@example.com.")
-    import idna  # a dependency of requests; only this check needs its tables
+    import idna  # pinned in the Lambda lock (requirements.in): only this needs its tables
 
+    local, _, domain = email.rpartition("@")
     try:
-        idna.encode(email.rpartition("@")[2], uts46=True)
+        domain = idna.decode(idna.encode(domain, uts46=True))
     except UnicodeError:  # idna.IDNAError and its kin
         raise ApiError(400, "invalid_email", "The domain of this email address is not valid. Check the part "
                        "after the @.") from None
-    return email
+    return f"{local}@{domain}"
 
 
 def _unavailable(what="Sign-in"):

@@ -15,6 +15,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SUITES = {
     "attacks": "tests/test_security_attacks.py",
+    "takeover": "tests/test_security_takeover.py",
     "faults": "tests/test_security_faults.py",
     "fuzz": "tests/test_security_fuzz.py",
     "load": "tests/test_security_load.py",
@@ -55,6 +56,7 @@ def table(collector):
 
     rows = [
         ("attacks tried / refused", tried("attacks"), o["attacks"]["passed"]),
+        ("takeover attacks tried / refused", tried("takeover"), o["takeover"]["passed"]),
         ("faults injected / survived", tried("faults"), o["faults"]["passed"]),
         ("fuzz cases / 5xx", p["fuzz_cases"], p["fuzz_5xx"]),
         ("concurrent sign-ins / succeeded", p["concurrent_sign_ins"], p["concurrent_succeeded"]),

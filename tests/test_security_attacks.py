@@ -617,6 +617,25 @@ def test_email_in_another_unicode_form_is_the_same_account(devstack):
     assert claims(finished.json()["idToken"])["sub"] == claims(body["idToken"])["sub"]
 
 
+@pytest.mark.parametrize("spelling", [
+    lambda domain: domain.upper(),                                                   # case
+    lambda domain: "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in domain),  # full-width letters
+    lambda domain: domain.encode("idna").decode(),                                   # punycode (xn--)
+])
+def test_a_domain_spelled_another_way_is_the_same_account(devstack, spelling):
+    """One mailbox, one account: the domain is stored in its IDNA-mapped form."""
+    domain = f"b\u00fccher-{uuid.uuid4().hex[:6]}.example"
+    owner = User(devstack, f"reader@{domain}")
+    body, _ = owner.sign_in()
+    other = User(devstack, f"reader@{spelling(domain)}")
+    again = other.start()
+    token = other.prove(again["challengeUrl"], email=owner.email)  # the code went to the one mailbox
+    finished = other.finish(again["session"], token)
+    assert finished.status_code == 200, finished.text
+    remember(finished.json()["idToken"], finished.json()["accessToken"])
+    assert claims(finished.json()["idToken"])["sub"] == claims(body["idToken"])["sub"]
+
+
 # ------------------------------------------------------------------ origin: scheme, host and port
 
 
