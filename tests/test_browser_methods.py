@@ -6,6 +6,7 @@ Chromium's virtual authenticator (DevTools protocol `WebAuthn` domain) on a page
 http://localhost, as `make dev` serves it.
 """
 import base64
+import json
 import random
 import re
 import time
@@ -336,3 +337,69 @@ def test_a_passkey_prompt_left_open_refused_or_gone_from_the_device_never_traps_
     challenge.get_by_role("button", name="Verify").press("Enter")
     expect_signed_in(page, email)
     watch.assert_clean(("/challenge/passkey/verify", 400))
+
+
+def test_a_new_user_proves_the_email_then_adds_an_app_and_a_passkey_and_signs_in_with_each(
+        open_page, browser_stack, email, axe_source):
+    """Issue 20's path for a person: the first round can only be the email code (the backend
+    enrolled the address), then every other method is theirs to add, and each signs them in."""
+    page, watch = open_page(host="localhost")
+    cdp, authenticator = virtual_authenticator(page)
+    start_sign_in(page, email)
+    challenge = prove_email_then(page, browser_stack, email, "Set up an authenticator app", axe_source,
+                                 ("desktop", "light"), "first-user")
+    setup = challenge.get_by_role("region", name="Authenticator app setup")
+    secret = re.search(r"\b[A-Z2-7]{32}\b", setup.inner_text()).group(0)
+    totp = pyotp.TOTP(secret)
+    challenge.get_by_label("Verification code").fill(totp.now())
+    challenge.get_by_label("Verification code").press("Enter")
+    expect_signed_in(page, email)
+    page.get_by_role("button", name="Call protected API").click()
+    expect_api_answer(page, email)  # the email code of the first round verified the address
+
+    page.get_by_role("button", name="Add a passkey").click()
+    expect(page.get_by_role("status")).to_have_text("Passkey added. Next time, choose Sign in with a passkey.")
+    assert len(credentials(cdp, authenticator)) == 1
+
+    challenge = sign_out_then_open_the_dialog(page, email)
+    challenge.get_by_role("button", name="Use my authenticator app").press("Enter")
+    challenge.get_by_label("Verification code").fill(totp.at(time.time() + 30))  # the enrolment spent now()
+    challenge.get_by_label("Verification code").press("Enter")
+    expect_signed_in(page, email)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect_signed_out(page)
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("status")).to_have_text("You are signed in with your passkey.")
+    expect_signed_in(page, email)
+    watch.assert_clean()
+
+
+def test_adding_a_passkey_long_after_the_sign_in_asks_for_one_more_round_first(open_page, browser_stack, email):
+    """The backend answers 401 `reauthenticate` once the sign-in is over 5 minutes old (here
+    injected on the first call): the page runs a fresh round, then creates the passkey."""
+    page, watch = open_page(host="localhost")
+    cdp, authenticator = virtual_authenticator(page)
+    sign_in_with_email_code(page, browser_stack, email)
+    calls = []
+
+    def stale_once(route):
+        calls.append(route.request.headers.get("origin"))
+        if len(calls) == 1:
+            route.fulfill(status=401, content_type="application/json", body=json.dumps(
+                {"error": {"code": "reauthenticate", "message": "sign in again"}}))
+        else:
+            route.continue_()
+
+    page.route("**/api/passkey-token", stale_once)
+    sent = len(browser_stack.mailbox(email))
+    page.get_by_role("button", name="Add a passkey").click()
+    challenge = challenge_frame(page)
+    expect(challenge.get_by_label("Verification code")).to_be_visible()
+    challenge.get_by_label("Verification code").fill(next_code(browser_stack, email, sent))
+    challenge.get_by_role("button", name="Verify").press("Enter")
+    expect(page.get_by_role("status")).to_have_text("Passkey added. Next time, choose Sign in with a passkey.")
+    assert len(calls) == 2 and all(calls)  # asked again after the round, each time with the page's Origin
+    assert len(credentials(cdp, authenticator)) == 1
+    watch.assert_clean(("/api/passkey-token", 401))
