@@ -11,10 +11,13 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+# Authsignal's five regions (its SDK READMEs); a tenant lives in exactly one.
 AUTHSIGNAL_REGIONS = {
-    "https://api.authsignal.com/v1",
-    "https://au.api.authsignal.com/v1",
-    "https://eu.api.authsignal.com/v1",
+    "US (Oregon)": "https://api.authsignal.com/v1",
+    "CA (Montreal)": "https://ca.api.authsignal.com/v1",
+    "AU (Sydney)": "https://au.api.authsignal.com/v1",
+    "EU (Dublin)": "https://eu.api.authsignal.com/v1",
+    "UK (London)": "https://uk.api.authsignal.com/v1",
 }
 # Each Authsignal call must end well inside Cognito's 5 s trigger limit (and inside a
 # trigger, within its network budget: chalicelib.budget). Connect includes TLS.
@@ -216,10 +219,10 @@ def _check_endpoints(settings):
             raise SettingsError(
                 "COGNITO_ENDPOINT_URL is only for the offline dev stack; remove it."
             )
-        elif url not in AUTHSIGNAL_REGIONS:
+        elif url not in AUTHSIGNAL_REGIONS.values():
             raise SettingsError(
-                f"AUTHSIGNAL_API_URL must be one of {sorted(AUTHSIGNAL_REGIONS)} "
-                "(the tenant's region), not " + url
+                f"AUTHSIGNAL_API_URL must be one of {', '.join(AUTHSIGNAL_REGIONS.values())} "
+                "(the tenant's region, shown in the Authsignal portal), not " + url
             )
 
 

@@ -68,10 +68,23 @@ def test_deployed_settings_load_with_a_regional_authsignal_url(env):
     assert settings.load().authsignal_api_url == "https://eu.api.authsignal.com/v1"
 
 
-def test_unknown_authsignal_region_is_refused(env):
-    env({**DEPLOYED, "AUTHSIGNAL_API_URL": "https://api.authsignal.example/v1"})
-    with pytest.raises(settings.SettingsError, match="AUTHSIGNAL_API_URL must be one of"):
+@pytest.mark.parametrize("url", ["https://api.authsignal.com/v1", "https://ca.api.authsignal.com/v1",
+                                 "https://au.api.authsignal.com/v1", "https://eu.api.authsignal.com/v1",
+                                 "https://uk.api.authsignal.com/v1"])
+def test_each_of_the_five_authsignal_regions_is_accepted(env, url):
+    env({**DEPLOYED, "AUTHSIGNAL_API_URL": url, "AWS_LAMBDA_FUNCTION_NAME": "fn"})
+    assert settings.load().authsignal_api_url == url
+
+
+@pytest.mark.parametrize("url", ["https://api.authsignal.example/v1", "https://us.api.authsignal.com/v1",
+                                 "http://eu.api.authsignal.com/v1",
+                                 "https://EU.api.authsignal.com/v1", "https://uk.api.authsignal.com",
+                                 "https://jp.api.authsignal.com/v1"])
+def test_unknown_authsignal_region_is_refused(env, url):
+    env({**DEPLOYED, "AUTHSIGNAL_API_URL": url})
+    with pytest.raises(settings.SettingsError, match="AUTHSIGNAL_API_URL must be one of") as refused:
         settings.load()
+    assert "https://uk.api.authsignal.com/v1" in str(refused.value)
 
 
 def test_cognito_endpoint_is_only_for_the_dev_stack(env):
