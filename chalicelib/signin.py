@@ -18,7 +18,10 @@ from chalicelib.http import SIGN_IN_AGAIN, ApiError, misconfigured
 log = logging.getLogger(__name__)
 
 MAX_EMAIL_LENGTH = 254
-MAX_SESSION_LENGTH = 4096
+MAX_COGNITO_SESSION_LENGTH = 4096  # botocore's limit for Session (real ones are ~1 KB)
+# The page's sealed session (seal_session): that Session plus the username and a digest in
+# JSON, base64url (4/3), a dot and a 43-character MAC: 5,600 characters at most.
+MAX_SESSION_LENGTH = (MAX_COGNITO_SESSION_LENGTH + 128) * 4 // 3 + 44
 MAX_TOKEN_LENGTH = 4096
 # Local part, one @, a domain with a dot; no spaces or control characters anywhere.
 EMAIL_PATTERN = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f.]+")
