@@ -19,6 +19,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 lock:
 	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
 	  --no-emit-index-url --no-emit-find-links --output-file requirements.txt requirements.in
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras \
+	  --no-emit-index-url --no-emit-find-links --output-file tests/lambda-runtime.txt tests/lambda-runtime.in
+
+# What the Lambda python3.11 runtime provides (boto3 and its dependencies), for the test that runs
+# the unzipped deployment package with nothing else on the path (tests/test_lambda_package.py).
+LAMBDA_RUNTIME := .lambda-runtime
+$(LAMBDA_RUNTIME)/.installed: tests/lambda-runtime.txt $(VENV)/.installed
+	rm -rf $(LAMBDA_RUNTIME)
+	$(PY) -m pip install --quiet --no-deps --require-hashes --target $(LAMBDA_RUNTIME) -r tests/lambda-runtime.txt
+	touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
@@ -35,7 +45,7 @@ dev: setup
 
 # Two worker processes (pytest-xdist), each a serial session with its own dev stacks: on two
 # cores the suite waits on browsers and servers more than it computes. `-n 3` was no faster.
-test: setup browser
+test: setup browser $(LAMBDA_RUNTIME)/.installed
 	$(PY) -m pytest -n 2 --dist worksteal
 
 # The security suites alone, with a table of attacks refused, faults survived, fuzz cases,
@@ -48,4 +58,4 @@ bench: setup
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) node_modules .devstack .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules .lambda-runtime .devstack .pytest_cache .hypothesis

@@ -26,6 +26,26 @@ def running_devstack(*extra_args, project_dir=None):
 
 
 @pytest.fixture(scope="session")
+def package(tmp_path_factory):
+    """The deployment package `chalice package --stage prod` builds, and its SAM template."""
+    import subprocess
+    import zipfile
+
+    out = tmp_path_factory.mktemp("package")
+    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
+    chalice = os.path.join(os.path.dirname(sys.executable), "chalice")
+    result = subprocess.run([chalice, "package", "--stage", "prod", str(out)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    with zipfile.ZipFile(out / "deployment.zip") as archive:
+        names = set(archive.namelist())
+        index = archive.read("static/index.html").decode()
+    with open(out / "sam.json") as handle:
+        template = json.load(handle)
+    return {"names": names, "index": index, "template": template, "zip": out / "deployment.zip"}
+
+
+@pytest.fixture(scope="session")
 def devstack():
     """`python -m devstack` on free ports, as a user runs it; stopped after the session."""
     project_dir = os.path.join(ROOT, ".devstack", f"project-{os.getpid()}")  # one per xdist worker

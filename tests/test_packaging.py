@@ -3,29 +3,11 @@ import email.parser
 import json
 import os
 import re
-import subprocess
-import sys
 import zipfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CHALICE = os.path.join(os.path.dirname(sys.executable), "chalice")
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory):
-    out = tmp_path_factory.mktemp("package")
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1"}
-    result = subprocess.run([CHALICE, "package", "--stage", "prod", str(out)],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    with zipfile.ZipFile(out / "deployment.zip") as archive:
-        names = set(archive.namelist())
-        index = archive.read("static/index.html").decode()
-    with open(out / "sam.json") as handle:
-        template = json.load(handle)
-    return {"names": names, "index": index, "template": template, "zip": out / "deployment.zip"}
 
 
 def test_zip_holds_the_app_the_triggers_and_the_page(package):
