@@ -173,7 +173,13 @@ def wrong(code):
 
 
 def expect_signed_in(page, email):
-    expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
+    try:
+        expect(page.get_by_text(f"Signed in as {email}")).to_be_visible()
+    except AssertionError as error:
+        # The dialog's own words (its status region) say why, e.g. a refused passkey prompt.
+        said = [frame.evaluate("() => document.body ? document.body.innerText.slice(-600) : ''")
+                for frame in page.frames if frame != page.main_frame]
+        raise AssertionError(f"{error}\nThe dialog showed: {said}") from None
 
 
 def expect_api_answer(page, email):
