@@ -102,20 +102,20 @@ def totp_through_the_client_api(emu, token):
     return client.call("/verify/totp", {"verificationCode": pyotp.TOTP(setup.json()["secret"]).now()}, token=token)
 
 
-def email_otp_through_the_client_api(emu, token):
-    client = Client(emu)
-    started = client.call("/user-authenticators/email-otp", {"email": ATTACKER}, token=token)
-    if started.status_code != 200:
-        return started
-    return client.call("/verify/email-otp", {"verificationCode": mailbox(emu, ATTACKER)[-1]["code"]}, token=token)
+def code_through_the_client_api(kind, field, destination, inbox):
+    """Enrol an OTP authenticator (`kind`: email-otp or sms) to the attacker's own address or
+    number, then prove it with the code that arrives there."""
+    def attempt(emu, token):
+        client = Client(emu)
+        started = client.call(f"/user-authenticators/{kind}", {field: destination}, token=token)
+        if started.status_code != 200:
+            return started
+        return client.call(f"/verify/{kind}", {"verificationCode": inbox(emu, destination)[-1]["code"]}, token=token)
+    return attempt
 
 
-def sms_through_the_client_api(emu, token):
-    client = Client(emu)
-    started = client.call("/user-authenticators/sms", {"phoneNumber": PHONE}, token=token)
-    if started.status_code != 200:
-        return started
-    return client.call("/verify/sms", {"verificationCode": texts(emu, PHONE)[-1]["code"]}, token=token)
+email_otp_through_the_client_api = code_through_the_client_api("email-otp", "email", ATTACKER, mailbox)
+sms_through_the_client_api = code_through_the_client_api("sms", "phoneNumber", PHONE, texts)
 
 
 def passkey_through_the_client_api(emu, token):
