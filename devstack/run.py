@@ -6,7 +6,8 @@
                        [--custom-domain] [--json-content-type TYPE]
 
 Each service is a child process whose output is shown with a prefix. Ctrl-C (or
-SIGTERM or SIGHUP, however often they come, or any child dying) stops all three.
+SIGTERM or SIGHUP, however often they come, or any child dying) stops all three. A
+port that is taken stops it before anything starts, with one line naming the port.
 With other ports than the defaults, `chalice local` runs from `.devstack/project`, a
 copy of the project made of links and a config whose endpoints point at those ports
 (Chalice's stage variables override the process environment, so that is the one
@@ -18,10 +19,12 @@ turns off the /auth/start floor); it also goes through that linked copy.
 `track` answers; also settable at run time with `POST /_dev/tenant`).
 """
 import argparse
+import errno
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +38,8 @@ READY_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 5  # from SIGTERM to SIGKILL, for all services together
 POLL_SECONDS = 0.1
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+SERVICE_NAMES = {"app": "the app (chalice local)", "authsignal": "the Authsignal emulator",
+                 "cognito": "the Cognito emulator"}
 
 
 def custom_domain(authsignal_port):
@@ -166,6 +171,28 @@ def stop_all(services):
         service.wait_or_kill(deadline)
 
 
+def port_problem(host, ports):
+    """One line on the first of `ports` ({service: port}) that cannot be listened on, or None.
+    Checked before anything starts: `chalice local` on a busy port dies with a traceback."""
+    seen = {}
+    for name, port in ports.items():
+        if port in seen:
+            return (f"Port {port} is given to both {SERVICE_NAMES[seen[port]]} and {SERVICE_NAMES[name]}: "
+                    f"pick another with --{name}-port PORT.")
+        seen[port] = name
+        # As the servers bind (SO_REUSEADDR): only a listening socket makes this fail.
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as error:
+                reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
+                env = f"{name.upper()}_PORT"
+                return (f"Port {port} on {host} for {SERVICE_NAMES[name]} {reason}: stop what holds it, or "
+                        f"pick another port with --{name}-port PORT ({env}=PORT make dev).")
+    return None
+
+
 def _answers(url):
     def check():
         try:
@@ -243,6 +270,11 @@ def main(argv=None):
     defaults = all(stage.get(name) == value for name, value in overrides.items())
     stop = StopFlag()
     stop.install()
+    problem = port_problem(args.host, {"app": args.app_port, "authsignal": args.authsignal_port,
+                                       "cognito": args.cognito_port})
+    if problem:
+        print(problem, file=sys.stderr, flush=True)
+        return 1
     services = []
     try:
         services.append(Service("authsignal", [

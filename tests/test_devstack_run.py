@@ -128,6 +128,51 @@ def test_a_signal_while_starting_stops_what_has_started():
     assert all(wait_until(lambda: bindable(port), 1) for port in ports), output
 
 
+@pytest.mark.parametrize("which", ["app", "authsignal", "cognito"])
+def test_a_busy_port_is_one_line_naming_it_and_how_to_pick_another(which):
+    ports = {name: harness.free_port() for name in ("app", "authsignal", "cognito")}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        ports[which] = holder.getsockname()[1]
+        started = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "devstack", "--no-autoreload",
+             *[f"--{name}-port={port}" for name, port in ports.items()]],
+            cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(ports[which]) in lines[0] and f"--{which}-port" in lines[0], lines[0]
+    assert "Traceback" not in result.stderr
+    assert time.monotonic() - started < 10  # nothing was started first
+
+
+def test_the_same_port_twice_is_refused_too():
+    port = harness.free_port()
+    result = subprocess.run(
+        [sys.executable, "-m", "devstack", "--no-autoreload", f"--app-port={port}",
+         f"--authsignal-port={port}", f"--cognito-port={harness.free_port()}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert str(port) in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("module", ["devstack.authsignal", "devstack.cognito"])
+def test_an_emulator_on_a_busy_port_says_so_in_one_line(module):
+    """Were the port taken between the dev stack's check and the emulator's start."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", module, "--port", str(port), "--project-dir", ROOT],
+                                cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert result.stderr.splitlines() == [f"{module.split('.')[1]}: cannot listen on 127.0.0.1:{port}: "
+                                          "Address already in use"], result.stderr
+
+
 @pytest.fixture(autouse=True)
 def _remove_linked_projects():
     yield
