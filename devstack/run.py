@@ -189,7 +189,7 @@ def port_problem(host, ports):
                 reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
                 env = f"{name.upper()}_PORT"
                 return (f"Port {port} on {host} for {SERVICE_NAMES[name]} {reason}: stop what holds it, or "
-                        f"pick another port with --{name}-port PORT ({env}=PORT make dev).")
+                        f"pick another port with --{name}-port PORT (make dev {env}=PORT).")
     return None
 
 
