@@ -56,6 +56,11 @@ def index():
     path = http.request_path(app.current_request)
     if not path.endswith("/"):  # "/api" deployed: relative URLs need "/api/"
         return Response(body="", status_code=301, headers={"Location": path + "/"})
+    problem = page.local_problem()  # e.g. plain `chalice local`: say what to run, not a bare 500
+    if problem:
+        app.log.error("Not ready on this machine: %s", problem)
+        return Response(body=page.problem(problem), status_code=503,
+                        headers={"Content-Type": "text/html; charset=utf-8", "Content-Security-Policy": page.PROBLEM_CSP})
     config = get_config()
     return Response(
         body=page.index(config.authsignal_sdk_url),

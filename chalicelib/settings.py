@@ -140,7 +140,7 @@ def _ui_origins(value, local):
                 "AUTHSIGNAL_UI_ORIGIN must list origins (scheme and host, no path), separated "
                 f"by spaces, like https://mfa.authsignal.com; {item!r} is not one."
             )
-        if not origin.startswith("https://") and not (local and _is_loopback(origin)):
+        if not origin.startswith("https://") and not (local and is_loopback(origin)):
             raise SettingsError(
                 f"AUTHSIGNAL_UI_ORIGIN: {origin} must use https (only the offline dev stack "
                 "may name a loopback http origin)."
@@ -150,7 +150,7 @@ def _ui_origins(value, local):
     return tuple(origins)
 
 
-def _is_loopback(url):
+def is_loopback(url):
     host = urlsplit(url).hostname or ""
     if host == "localhost":
         return True
@@ -160,7 +160,7 @@ def _is_loopback(url):
         return False
 
 
-def _running_in_lambda():
+def running_in_lambda():
     # Set by the Lambda runtime; the dev stack and `chalice local` never set it.
     return bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
@@ -185,7 +185,7 @@ def load(event=None):
     if not region:
         raise SettingsError("Setting COGNITO_REGION is missing (or AWS_REGION).")
     api_url = _require("AUTHSIGNAL_API_URL").rstrip("/")
-    local = _is_loopback(api_url) and not _running_in_lambda()
+    local = is_loopback(api_url) and not running_in_lambda()
     settings = Settings(
         user_pool_id=event.get("userPoolId") or _require("COGNITO_USER_POOL_ID"),
         # Not the event's callerContext: that names the caller, not this app's client.
@@ -209,8 +209,8 @@ def _check_endpoints(settings):
     if settings.cognito_endpoint_url:
         endpoints["COGNITO_ENDPOINT_URL"] = settings.cognito_endpoint_url
     for name, url in endpoints.items():
-        if _is_loopback(url):
-            if _running_in_lambda():
+        if is_loopback(url):
+            if running_in_lambda():
                 raise SettingsError(
                     f"{name} points at loopback ({url}) in a deployed Lambda: that is "
                     "the offline dev stack's setting; remove it from this stage."

@@ -35,6 +35,7 @@ class DevStack:
     project_dir: str
     env: dict
     log: list
+    process: subprocess.Popen = None  # `python -m devstack` itself, for tests that signal it
 
     def local_env(self):
         """The local stage's environment variables, as this stack's app sees them."""
@@ -108,6 +109,7 @@ def running(*extra_args, project_dir=None):
             env={**endpoint_overrides("127.0.0.1", ports["authsignal"], ports["cognito"],
                                       "--custom-domain" in extra_args), **settings},
             log=log,
+            process=process,
         )
     finally:
         if process.poll() is None:

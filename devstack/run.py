@@ -6,10 +6,12 @@
                        [--custom-domain] [--json-content-type TYPE]
 
 Each service is a child process whose output is shown with a prefix. Ctrl-C (or
-SIGTERM, or any child dying) stops all three. With other ports than the defaults,
-`chalice local` runs from `.devstack/project`, a copy of the project made of links
-and a config whose endpoints point at those ports (Chalice's stage variables
-override the process environment, so that is the one place to change them).
+SIGTERM or SIGHUP, however often they come, or any child dying) stops all three. A
+port that is taken stops it before anything starts, with one line naming the port.
+With other ports than the defaults, `chalice local` runs from `.devstack/project`, a
+copy of the project made of links and a config whose endpoints point at those ports
+(Chalice's stage variables override the process environment, so that is the one
+place to change them).
 `--set NAME=VALUE` changes one of the local stage's variables for the app and its
 triggers (the browser tests load the Web SDK from its production URL; the benchmark
 turns off the /auth/start floor); it also goes through that linked copy.
@@ -17,10 +19,12 @@ turns off the /auth/start floor); it also goes through that linked copy.
 `track` answers; also settable at run time with `POST /_dev/tenant`).
 """
 import argparse
+import errno
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +35,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STAGE = "local"
 PROJECT_ENTRIES = ("app.py", "chalicelib", "triggers", "static", "vendor", "requirements.txt")
 READY_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 5  # from SIGTERM to SIGKILL, for all services together
+POLL_SECONDS = 0.1
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+SERVICE_NAMES = {"app": "the app (chalice local)", "authsignal": "the Authsignal emulator",
+                 "cognito": "the Cognito emulator"}
 
 
 def custom_domain(authsignal_port):
@@ -73,6 +82,34 @@ def linked_project(overrides, target=None):
     return target
 
 
+class StopRequested(Exception):
+    """A stop signal came while the stack was starting."""
+
+
+class StopFlag:
+    """Which stop signal came, if any; the main thread polls it.
+
+    The handler only records the signal. Python runs it in the main thread between two
+    bytecodes, possibly while that thread holds a lock: setting a threading.Event from
+    it deadlocked when a second signal came during the first's Event.set (GNU make
+    forwards the signal its process group already got, so two come at once), and
+    SIGINT's KeyboardInterrupt could cut the services' shutdown short."""
+
+    def __init__(self):
+        self.signum = None
+
+    def __call__(self, signum, frame):
+        self.signum = signum
+
+    def install(self):
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self)
+
+    def check(self):
+        if self.signum is not None:
+            raise StopRequested
+
+
 class Service:
     def __init__(self, name, command, cwd=ROOT, env=None):
         self.name = name
@@ -90,25 +127,70 @@ class Service:
                 self.ready.set()
             # The emulators tag their own lines when run alone; tag each line once.
             text = line.removeprefix(f"[{self.name}] ").removeprefix(f"{self.name}: ")
-            print(f"[{self.name}] {text}", end="", flush=True)
+            try:
+                print(f"[{self.name}] {text}", end="", flush=True)
+            except OSError:
+                pass  # our terminal is gone (SIGHUP): keep reading, or the service blocks on a full pipe
 
-    def wait_ready(self, check=None):
+    def wait_ready(self, stop, check=None):
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
+            stop.check()
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with code {self.process.returncode}")
             if self.ready.is_set() or (check and check()):
                 return
-            time.sleep(0.1)
+            time.sleep(POLL_SECONDS)
         raise RuntimeError(f"{self.name} did not start within {READY_TIMEOUT_SECONDS} s")
 
-    def stop(self):
+    def _signal(self, signum):
+        try:
+            os.killpg(self.process.pid, signum)  # its own group: chalice's reloader has a worker
+        except ProcessLookupError:
+            pass
+
+    def terminate(self):
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self._signal(signal.SIGTERM)
+
+    def wait_or_kill(self, deadline):
+        try:
+            self.process.wait(max(0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            # Not reaped yet, so its pid (the group's id) cannot have been reused.
+            self._signal(signal.SIGKILL)
+            self.process.wait()
+
+
+def stop_all(services):
+    """SIGTERM to every service at once, then SIGKILL to any still running after STOP_TIMEOUT_SECONDS."""
+    for service in services:
+        service.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    for service in services:
+        service.wait_or_kill(deadline)
+
+
+def port_problem(host, ports):
+    """One line on the first of `ports` ({service: port}) that cannot be listened on, or None.
+    Checked before anything starts: `chalice local` on a busy port dies with a traceback."""
+    seen = {}
+    for name, port in ports.items():
+        if port in seen:
+            return (f"Port {port} is given to both {SERVICE_NAMES[seen[port]]} and {SERVICE_NAMES[name]}: "
+                    f"pick another with --{name}-port PORT.")
+        seen[port] = name
+        # As the servers bind (SO_REUSEADDR): only a listening socket makes this fail.
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                sock.bind((host, port))
+            except OSError as error:
+                reason = "is in use" if error.errno == errno.EADDRINUSE else f"cannot be used ({error.strerror})"
+                env = f"{name.upper()}_PORT"
+                return (f"Port {port} on {host} for {SERVICE_NAMES[name]} {reason}: stop what holds it, or "
+                        f"pick another port with --{name}-port PORT (make dev {env}=PORT).")
+    return None
 
 
 def _answers(url):
@@ -186,9 +268,14 @@ def main(argv=None):
     overrides.update(args.set)
     stage = local_stage_env()
     defaults = all(stage.get(name) == value for name, value in overrides.items())
+    stop = StopFlag()
+    stop.install()
+    problem = port_problem(args.host, {"app": args.app_port, "authsignal": args.authsignal_port,
+                                       "cognito": args.cognito_port})
+    if problem:
+        print(problem, file=sys.stderr, flush=True)
+        return 1
     services = []
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
         services.append(Service("authsignal", [
             python, "-m", "devstack.authsignal", "--host", args.host,
@@ -203,7 +290,7 @@ def main(argv=None):
             "--write-attributes=" + ",".join(CLIENT_SETTINGS["WriteAttributes"]), "--group=" + PENDING_GROUP,
             *[f"--env={name}={value}" for name, value in overrides.items()]]))
         for service in services:
-            service.wait_ready()
+            service.wait_ready(stop)
         app_dir = ROOT if defaults else linked_project(overrides, args.linked_project)
         # The app's admin calls (the cleanup's group) are signed; the emulator accepts any key,
         # and a real one never needs to reach it.
@@ -211,7 +298,7 @@ def main(argv=None):
                       env={"AWS_ACCESS_KEY_ID": "devstack", "AWS_SECRET_ACCESS_KEY": "devstack"})
         services.append(app)
         app_url = f"http://{args.host}:{args.app_port}"
-        app.wait_ready(check=_answers(app_url + "/config"))
+        app.wait_ready(stop, check=_answers(app_url + "/config"))
         authsignal_url = f"http://{args.host}:{args.authsignal_port}"
         # WebAuthn needs a domain as relying party ID: open the page as localhost.
         page_url = app_url.replace("127.0.0.1", "localhost")
@@ -226,21 +313,20 @@ def main(argv=None):
             "  One-time codes are printed below as [authsignal] [mailbox] lines.\n", flush=True)
         print(f"DEVSTACK READY app={app_url} authsignal={authsignal_url} "
               f"cognito=http://{args.host}:{args.cognito_port}", flush=True)
-        while not stopping.is_set():
+        while stop.signum is None:
             dead = [s for s in services if s.process.poll() is not None]
             if dead:
                 print(f"{dead[0].name} exited (code {dead[0].process.returncode}); stopping.", flush=True)
                 return 1
-            stopping.wait(0.5)
+            time.sleep(POLL_SECONDS)
         return 0
-    except KeyboardInterrupt:
+    except StopRequested:
         return 0
     except RuntimeError as error:
         print(f"Dev stack failed to start: {error}", file=sys.stderr, flush=True)
         return 1
     finally:
-        for service in reversed(services):
-            service.stop()
+        stop_all(services)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,11 @@ import os, json
 config = json.load(open('.chalice/config.json'))
 os.environ.update(config['environment_variables'])
 os.environ.update(config['stages']['local']['environment_variables'])
+# Outside Lambda the page checks that the emulators answer: give it a listening socket for them.
+import socket
+emulators = socket.create_server(('127.0.0.1', 0))
+os.environ['AUTHSIGNAL_API_URL'] = 'http://127.0.0.1:%d/v1' % emulators.getsockname()[1]
+os.environ['COGNITO_ENDPOINT_URL'] = 'http://127.0.0.1:%d' % emulators.getsockname()[1]
 import app
 # An API Gateway proxy event, as Lambda hands it over (chalice.test would import botocore itself).
 request = {'resource': '/', 'path': '/', 'httpMethod': 'GET', 'headers': {'Host': 'x'},

@@ -89,19 +89,22 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
 
-    server = make_server(
-        args.host,
-        args.port,
-        secret_key=secret_key,
-        tenant_id=tenant_id,
-        project_dir=args.project_dir.resolve(),
-        token_ttl=args.token_ttl,
-        mail_sink=print_mail,
-        tenant=tenant,
-        methods=methods,
-        rp_id=args.rp_id,
-        json_content_type=args.json_content_type,
-    )
+    try:
+        server = make_server(
+            args.host,
+            args.port,
+            secret_key=secret_key,
+            tenant_id=tenant_id,
+            project_dir=args.project_dir.resolve(),
+            token_ttl=args.token_ttl,
+            mail_sink=print_mail,
+            tenant=tenant,
+            methods=methods,
+            rp_id=args.rp_id,
+            json_content_type=args.json_content_type,
+        )
+    except OSError as error:  # one line, not a traceback: e.g. the port was taken
+        raise SystemExit(f"authsignal: cannot listen on {args.host}:{args.port}: {error.strerror}") from None
 
     def stop(signum, frame):
         raise KeyboardInterrupt

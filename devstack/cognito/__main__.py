@@ -72,7 +72,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     pool_id = env["COGNITO_USER_POOL_ID"]
     region = env.get("COGNITO_REGION") or pool_id.split("_", 1)[0] or "us-east-1"
 
-    server = make_server(args.host, args.port)
+    try:
+        server = make_server(args.host, args.port)
+    except OSError as error:  # one line, not a traceback: e.g. the port was taken
+        raise SystemExit("cognito: cannot listen on %s:%d: %s" % (args.host, args.port, error.strerror)) from None
     port = server.server_address[1]
     host = "127.0.0.1" if args.host in ("", "0.0.0.0") else args.host
     url = "http://%s:%d" % (host, port)
