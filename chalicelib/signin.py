@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 MAX_EMAIL_LENGTH = 254
 MAX_COGNITO_SESSION_LENGTH = 4096  # botocore's limit for Session (real ones are ~1 KB)
 # The page's sealed session (seal_session): that Session plus the username and a digest in
-# JSON, base64url (4/3), a dot and a 43-character MAC: 5,600 characters at most.
+# JSON, base64url (4/3), a dot and a 43-character MAC: about 5,610 characters for a
+# 4,096-character Session and a UUID username; the cap (5,676) keeps 128 characters of room.
 MAX_SESSION_LENGTH = (MAX_COGNITO_SESSION_LENGTH + 128) * 4 // 3 + 44
 MAX_TOKEN_LENGTH = 4096
 # Local part, one @, a domain with a dot; no spaces or control characters anywhere.
