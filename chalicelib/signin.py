@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 MAX_EMAIL_LENGTH = 254
 MAX_COGNITO_SESSION_LENGTH = 4096  # botocore's limit for Session (real ones are ~1 KB)
 # The page's sealed session (seal_session): that Session plus the username and a digest in
-# JSON, base64url (4/3), a dot and a 43-character MAC: 5,600 characters at most.
+# JSON, base64url (4/3), a dot and a 43-character MAC: about 5,610 characters for a
+# 4,096-character Session and a UUID username; the cap (5,676) keeps 128 characters of room.
 MAX_SESSION_LENGTH = (MAX_COGNITO_SESSION_LENGTH + 128) * 4 // 3 + 44
 MAX_TOKEN_LENGTH = 4096
 # Local part, one @, a domain with a dot; no spaces or control characters anywhere.
@@ -182,12 +183,37 @@ def start(pool, email, min_seconds=0.0):
         time.sleep(max(0.0, began + min_seconds - time.monotonic()))
 
 
+# With PreventUserExistenceErrors ENABLED, Cognito runs the triggers for an unknown email with
+# `userNotFound` instead of answering UserNotFoundException: Define fails the flow before any
+# challenge, the app never signs the email up, and every new person is told to start again.
+HIDDEN_USERS_HINT = (
+    "Cognito failed a sign-in before its first challenge (NotAuthorizedException). The usual cause: "
+    "the app client's PreventUserExistenceErrors is ENABLED, so Cognito hides that a new email has no "
+    "account and the app never signs it up; every new email is told its attempt expired. Set it to "
+    "LEGACY: run `python -m triggers connect --stage <stage>` again (it sets LEGACY and keeps the "
+    "client's other settings), or untick 'Prevent user existence errors' on the app client in the "
+    "Cognito console (and in any template that manages it). Logged once per process."
+)
+_hidden_users_hint_logged = False
+
+
+def _hint_if_users_hidden(error):
+    """Log HIDDEN_USERS_HINT once: a first InitiateAuth that Define failed outright. Our Define
+    fails round 0 only for `userNotFound`, so this is ENABLED, not a returning user."""
+    global _hidden_users_hint_logged
+    if error.code == "NotAuthorizedException" and error.message == "Incorrect username or password." \
+            and not _hidden_users_hint_logged:
+        _hidden_users_hint_logged = True
+        log.error(HIDDEN_USERS_HINT)
+
+
 def _start(pool, email):
     try:
         try:
             return _challenge(pool, pool.start_custom_auth(email), email)
         except CognitoError as error:
             if error.code != "UserNotFoundException":
+                _hint_if_users_hidden(error)
                 raise
         try:
             signed_up = pool.sign_up(email)

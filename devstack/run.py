@@ -234,6 +234,17 @@ def authsignal_options(args):
     return options
 
 
+def cognito_options(args):
+    options = []
+    if args.session_length is not None:
+        options.append(f"--session-length={args.session_length}")
+    if args.initiate_auth_client_metadata:
+        options.append("--initiate-auth-client-metadata")
+    if args.prevent_user_existence_errors:
+        options.append("--prevent-user-existence-errors")
+    return options
+
+
 def chalice_command(host, port, autoreload):
     command = [sys.executable, "-c", CHALICE_LOCAL, "local",
                "--stage", STAGE, "--host", host, "--port", str(port)]
@@ -260,6 +271,13 @@ def main(argv=None):
                         "port>) and the app's AUTHSIGNAL_UI_ORIGIN lists both")
     parser.add_argument("--json-content-type", help="the Authsignal emulator answers its server API with "
                         "this Content-Type, e.g. 'application/json; charset=utf-8'")
+    parser.add_argument("--session-length", type=int, help="characters in each Cognito Session "
+                        "(20 to 4096; default 4096, the longest botocore allows)")
+    parser.add_argument("--initiate-auth-client-metadata", action="store_true",
+                        help="InitiateAuth's ClientMetadata reaches Define and Create (unconfirmed on AWS)")
+    parser.add_argument("--prevent-user-existence-errors", action="store_true",
+                        help="the app client's PreventUserExistenceErrors is ENABLED (the app needs LEGACY: "
+                        "shows what an operator sees when it is not)")
     parser.add_argument("--linked-project", help="where to put the linked project copy (default: .devstack/project)")
     args = parser.parse_args(argv)
 
@@ -288,6 +306,7 @@ def main(argv=None):
             python, "-m", "devstack.cognito", "--host", args.host, "--port", str(args.cognito_port),
             "--project-dir", ROOT, "--stage", STAGE,
             "--write-attributes=" + ",".join(CLIENT_SETTINGS["WriteAttributes"]), "--group=" + PENDING_GROUP,
+            *cognito_options(args),
             *[f"--env={name}={value}" for name, value in overrides.items()]]))
         for service in services:
             service.wait_ready(stop)

@@ -241,3 +241,78 @@ def test_cognito_unreachable_is_503(client, monkeypatch, email):
     # Fault injection: point the app at a loopback port where nothing listens.
     monkeypatch.setattr(settings, "load", lambda: dataclasses.replace(real_load(), cognito_endpoint_url="http://127.0.0.1:9"))
     assert_error(post(client, "/auth/start", {"email": email}), 503, "unavailable")
+
+
+# ------------------------------------------------------------------ real sizes and unconfirmed Cognito behaviour
+
+def cognito_setting(devstack, **settings):
+    import requests
+
+    answer = requests.post(devstack.cognito_url + "/_dev/settings", json=settings, timeout=5)
+    answer.raise_for_status()
+    return answer.json()
+
+
+def test_the_longest_session_and_a_real_size_refresh_token_fit_the_page_and_the_cookie(client, devstack, email):
+    """Cognito may send a Session of 4,096 characters (botocore's limit; the emulator's
+    default) and a refresh token of about 1.8 KB: the sealed session carries the first
+    through the page, and the cookie with its name and attributes stays under 4,096 bytes."""
+    import base64
+    from types import SimpleNamespace
+
+    from chalicelib import http
+
+    assert cognito_setting(devstack)["sessionLength"] == 4096
+    started = body(post(client, "/auth/start", {"email": email}))
+    payload = started["session"].rpartition(".")[0]
+    _, _, cognito_session = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert len(cognito_session) == 4096 and len(started["session"]) <= MAX_SESSION_LENGTH
+    token = devstack.token_for(started["challengeUrl"], email)
+    finished = post(client, "/auth/finish", {"email": email, "session": started["session"], "token": token})
+    assert body(finished)["status"] == "SIGNED_IN"
+    set_cookie = finished.headers["Set-Cookie"]
+    refresh_token = cookie_of(finished).partition("=")[2].partition(":")[2]
+    assert len(refresh_token) >= 1700
+    assert len(set_cookie.encode()) < 4096
+    # Deployed, the path carries API Gateway's stage prefix: still well under.
+    deployed = SimpleNamespace(context={"path": "/production-stage/auth/finish", "resourcePath": "/auth/finish"})
+    assert len(http.refresh_cookie(deployed, cookie_of(finished).partition("=")[2]).encode()) < 4096 - 1024
+    assert body(post(client, "/auth/refresh", {}, headers={"Cookie": cookie_of(finished)}))["status"] == "SIGNED_IN"
+
+
+@pytest.fixture(params=[False, True], ids=["initiate-metadata-dropped", "initiate-metadata-forwarded"])
+def initiate_auth_metadata(devstack, request):
+    """Whether InitiateAuth's ClientMetadata reaches Define and Create is unconfirmed: the app
+    must work either way."""
+    cognito_setting(devstack, initiateAuthClientMetadata=request.param)
+    yield request.param
+    cognito_setting(devstack, initiateAuthClientMetadata=False)
+
+
+def test_sign_in_works_whether_or_not_initiate_auth_metadata_reaches_the_triggers(
+        client, devstack, email, initiate_auth_metadata):
+    for _ in range(2):  # a new user, then a returning one
+        assert body(sign_in(client, devstack, email))["status"] == "SIGNED_IN"
+
+
+def test_prevent_user_existence_errors_enabled_is_explained_once_in_the_log(client, devstack, email, caplog,
+                                                                             monkeypatch):
+    """ENABLED hides new emails from the app (Define fails them as userNotFound): each new email
+    gets 'start again', and the operator's log names the setting and its fix, once."""
+    from chalicelib import signin
+
+    monkeypatch.setattr(signin, "_hidden_users_hint_logged", False)
+    sign_in(client, devstack, email)  # an existing user, made while LEGACY
+    cognito_setting(devstack, preventUserExistenceErrors=True)
+    try:
+        assert body(sign_in(client, devstack, email))["status"] == "SIGNED_IN"  # returning users still can
+        assert "PreventUserExistenceErrors" not in caplog.text
+        for new in ("new-" + email, "other-" + email):
+            error = assert_error(post(client, "/auth/start", {"email": new}), 401, "not_authorized")
+            assert error["message"] == signin.START_AGAIN
+    finally:
+        cognito_setting(devstack, preventUserExistenceErrors=False)
+    hints = [r for r in caplog.records if "PreventUserExistenceErrors" in r.getMessage()]
+    assert len(hints) == 1 and hints[0].levelname == "ERROR"
+    assert "LEGACY" in hints[0].getMessage() and "python -m triggers connect" in hints[0].getMessage()
+    assert email not in caplog.text

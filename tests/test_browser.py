@@ -234,6 +234,34 @@ def test_sign_in_call_the_api_reload_and_sign_out(open_page, browser_stack, emai
     watch.assert_clean()
 
 
+def test_the_longest_session_and_a_real_size_refresh_token_sign_in_and_the_cookie_fits(open_page, browser_stack,
+                                                                                        email):
+    """Cognito may send a Session of 4,096 characters (the emulator's default) and refresh
+    tokens of about 1.8 KB: the page carries the sealed session, the browser keeps the
+    cookie (its whole Set-Cookie under 4,096 bytes) and sends it back on reload."""
+    import requests
+
+    settings = requests.post(browser_stack.cognito_url + "/_dev/settings", json={}, timeout=5).json()
+    assert settings["sessionLength"] == 4096
+    page, watch = open_page()
+    with page.expect_response(lambda r: r.url.endswith("/auth/start")) as started:
+        challenge = start_sign_in(page, email)
+    assert len(started.value.json()["session"]) > 4096  # Cognito's 4,096 inside, sealed
+    challenge.get_by_label("Verification code").fill(code_for(browser_stack, email))
+    with page.expect_response(lambda r: r.url.endswith("/auth/finish")) as finished:
+        challenge.get_by_role("button", name="Verify").click()
+    expect_signed_in(page, email)
+    set_cookie = finished.value.header_value("set-cookie")
+    assert len(set_cookie.encode()) < 4096
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "cas_refresh"]
+    assert len(cookie["value"].partition(":")[2]) >= 1700  # the refresh token, at its real size
+    with page.expect_response(lambda r: r.url.endswith("/auth/refresh")) as refreshed:
+        page.reload()
+    assert refreshed.value.status == 200
+    expect_signed_in(page, email)
+    watch.assert_clean()
+
+
 # ---- the unhappy paths -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("screen", ["desktop", "phone"])

@@ -233,20 +233,27 @@ def test_sign_up_runs_pre_sign_up_with_a_cognito_shaped_event(emu):
     assert event["region"] == "us-east-1" and event["userPoolId"] == POOL_ID
     assert event["callerContext"]["clientId"] == CLIENT_ID
     assert event["callerContext"]["awsSdkVersion"]
-    attributes = event["request"]["userAttributes"]
-    assert attributes["email"] == email and attributes["sub"] == sub
-    assert attributes["email_verified"] == "false"
-    assert all(isinstance(v, str) for v in attributes.values())
+    # Before the user exists: only what the client sent; no sub, status or email_verified.
+    assert event["request"]["userAttributes"] == {"email": email}
     assert event["request"]["validationData"] == {"source": "test"}
     assert event["request"]["clientMetadata"] == {"k": "v"}
-    assert event["response"] == {"autoConfirmUser": None, "autoVerifyEmail": None,
-                                 "autoVerifyPhone": None}
+    # Pre-filled with false, not null, unlike the custom auth triggers' responses.
+    assert event["response"] == {"autoConfirmUser": False, "autoVerifyEmail": False,
+                                 "autoVerifyPhone": False}
     (record,) = [r for r in emu.records() if r["event"]["userName"] == sub]
     assert record["function"] == "tinyapp-local-pre_sign_up"
     assert 0 < record["remaining"] <= 5000
 
     user = emu.client.admin_get_user(UserPoolId=POOL_ID, Username=email.upper())
     assert user["Username"] == sub and user["UserStatus"] == "CONFIRMED"
+
+
+def test_a_sign_up_without_validation_data_or_metadata_sends_null_and_nothing(emu):
+    email = new_email()
+    sub = emu.client.sign_up(ClientId=CLIENT_ID, Username=email, Password=PASSWORD,
+                             SecretHash=secret_hash(email))["UserSub"]
+    (event,) = emu.events(user_name=sub)
+    assert event["request"] == {"userAttributes": {"email": email}, "validationData": None}
 
 
 def test_sign_up_refuses_duplicates_bad_emails_and_weak_passwords(emu):
@@ -283,19 +290,30 @@ def test_full_custom_auth_sign_in_issues_verifiable_tokens(emu):
     done = emu.answer(started["Session"], email, "42", ClientMetadata={"from": "respond"})
     result = done["AuthenticationResult"]
     assert result["ExpiresIn"] == 3600 and result["TokenType"] == "Bearer"
-    assert result["RefreshToken"].count(".") != 2  # opaque, not a JWT
+    # Opaque, not a JWT: shaped and sized as Cognito's, a JWE of about 1.8 KB.
+    assert result["RefreshToken"].count(".") == 4 and 1700 <= len(result["RefreshToken"]) <= 2000
+    assert jwt.get_unverified_header(result["RefreshToken"]) == {
+        "cty": "JWT", "enc": "A256GCM", "alg": "RSA-OAEP"}
 
     jwks = requests.get("%s/%s/.well-known/jwks.json" % (emu.url, POOL_ID), timeout=5).json()
     keys = {k["kid"]: jwt.PyJWK(k) for k in jwks["keys"]}
     issuer = "%s/%s" % (emu.url, POOL_ID)
     id_kid = jwt.get_unverified_header(result["IdToken"])["kid"]
+    access_kid = jwt.get_unverified_header(result["AccessToken"])["kid"]
+    # A real pool publishes one key for ID tokens and one for access tokens; the header
+    # carries kid and alg only (no typ).
+    assert len(keys) == 2 and set(keys) == {id_kid, access_kid}
+    for token in (result["IdToken"], result["AccessToken"]):
+        assert set(jwt.get_unverified_header(token)) == {"kid", "alg"}
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(result["AccessToken"], keys[id_kid].key, algorithms=["RS256"], issuer=issuer)
     id_claims = jwt.decode(result["IdToken"], keys[id_kid].key, algorithms=["RS256"],
                            audience=CLIENT_ID, issuer=issuer)
     assert id_claims["token_use"] == "id" and id_claims["sub"] == sub
     assert id_claims["cognito:username"] == sub and id_claims["email"] == email
     # The Verify trigger marked the email verified through AdminUpdateUserAttributes.
     assert id_claims["email_verified"] is True
-    access = jwt.decode(result["AccessToken"], keys[id_kid].key, algorithms=["RS256"],
+    access = jwt.decode(result["AccessToken"], keys[access_kid].key, algorithms=["RS256"],
                         issuer=issuer)
     assert access["token_use"] == "access" and access["client_id"] == CLIENT_ID
     assert access["scope"] == "aws.cognito.signin.user.admin" and access["username"] == sub
@@ -308,10 +326,12 @@ def test_full_custom_auth_sign_in_issues_verifiable_tokens(emu):
     assert [d["request"]["session"] for d in defines] == [[], [{
         "challengeName": "CUSTOM_CHALLENGE", "challengeResult": True,
         "challengeMetadata": "ROUND-0"}]]
-    # InitiateAuth's ClientMetadata never reaches Define/Create; RespondToAuthChallenge's does.
+    # By default InitiateAuth's ClientMetadata reaches neither Define nor Create;
+    # RespondToAuthChallenge's reaches Define and Verify (and Create: see the rounds test).
     assert "clientMetadata" not in defines[0]["request"]
     assert "clientMetadata" not in creates[0]["request"]
     assert defines[1]["request"]["clientMetadata"] == {"from": "respond"}
+    assert len(started["Session"]) == 4096  # botocore's maximum, by default
     assert defines[0]["response"] == {"challengeName": None, "issueTokens": None,
                                       "failAuthentication": None}
     assert "userNotFound" not in defines[0]["request"]  # LEGACY mode
@@ -343,6 +363,49 @@ def test_wrong_answers_get_new_sessions_until_the_third_fails(emu):
     assert [s["challengeResult"] for s in last_define["request"]["session"]] == [False] * 3
     assert [s["challengeMetadata"] for s in last_define["request"]["session"]] == [
         "ROUND-0", "ROUND-1", "ROUND-2"]
+
+
+def test_respond_to_auth_challenge_metadata_reaches_the_next_rounds_create(emu):
+    email = new_email()
+    sub = emu.sign_up(email)["UserSub"]
+    session = emu.start(email)["Session"]
+    emu.answer(session, email, "wrong", ClientMetadata={"round": "next"})
+    creates = emu.events(sub, "CreateAuthChallenge_Authentication")
+    assert "clientMetadata" not in creates[0]["request"]
+    assert creates[1]["request"]["clientMetadata"] == {"round": "next"}
+    assert creates[1]["request"]["session"] == [{
+        "challengeName": "CUSTOM_CHALLENGE", "challengeResult": False, "challengeMetadata": "ROUND-0"}]
+
+
+def test_initiate_auth_metadata_reaches_define_and_create_by_option(emu):
+    """Unconfirmed on AWS: off (the default) it reaches neither, on it reaches both."""
+    assert emu.dev("/_dev/settings", {})["initiateAuthClientMetadata"] is False
+    emu.dev("/_dev/settings", {"initiateAuthClientMetadata": True})
+    try:
+        email = new_email()
+        sub = emu.sign_up(email)["UserSub"]
+        emu.start(email, ClientMetadata={"from": "initiate"})
+    finally:
+        emu.dev("/_dev/settings", {"initiateAuthClientMetadata": False})
+    (define,) = emu.events(sub, "DefineAuthChallenge_Authentication")
+    (create,) = emu.events(sub, "CreateAuthChallenge_Authentication")
+    assert define["request"]["clientMetadata"] == create["request"]["clientMetadata"] == {"from": "initiate"}
+
+
+def test_session_length_is_a_setting_within_botocores_limits(emu):
+    email = new_email()
+    emu.sign_up(email)
+    assert emu.dev("/_dev/settings", {})["sessionLength"] == 4096
+    emu.dev("/_dev/settings", {"sessionLength": 920})
+    try:
+        started = emu.start(email)
+        assert len(started["Session"]) == 920
+        assert emu.answer(started["Session"], email, "42")["AuthenticationResult"]
+    finally:
+        emu.dev("/_dev/settings", {"sessionLength": 4096})
+    for bad in (19, 4097, "4096", True):
+        answer = requests.post(emu.url + "/_dev/settings", json={"sessionLength": bad}, timeout=5)
+        assert answer.status_code == 400
 
 
 def test_a_session_is_single_use_expires_and_belongs_to_its_user(emu):
@@ -906,9 +969,12 @@ def test_groups_admin_created_and_seeded_users(emu):
     with pytest.raises(ClientError) as excinfo:
         emu.client.create_group(UserPoolId=POOL_ID, GroupName=group)
     assert error_of(excinfo)[0] == "GroupExistsException"
-    admin_made = emu.client.admin_create_user(UserPoolId=POOL_ID, Username=new_email("admin"))["User"]
+    admin_email = new_email("admin")
+    admin_made = emu.client.admin_create_user(UserPoolId=POOL_ID, Username=admin_email)["User"]
     assert admin_made["UserStatus"] == "FORCE_CHANGE_PASSWORD"
-    assert emu.events(admin_made["Username"], "PreSignUp_AdminCreateUser")
+    (event,) = emu.events(admin_made["Username"], "PreSignUp_AdminCreateUser")
+    assert event["request"] == {"userAttributes": {"email": admin_email}, "validationData": None}
+    assert event["response"] == {"autoConfirmUser": False, "autoVerifyEmail": False, "autoVerifyPhone": False}
     federated = emu.dev("/_dev/users", {"email": new_email("fed"), "status": "EXTERNAL_PROVIDER", "ageSeconds": 86400})
     for username in (admin_made["Username"], federated["Username"]):
         emu.client.admin_add_user_to_group(UserPoolId=POOL_ID, GroupName=group, Username=username)

@@ -349,6 +349,29 @@ def test_adopting_a_client_that_lets_users_write_email_fixes_it_and_says_so(aws,
     assert done == [] and "Nothing to do" in output
 
 
+def test_a_client_with_prevent_user_existence_errors_enabled_is_set_back_to_legacy_and_why(aws, project):
+    """Someone turned it on after connect (console, their own template): every new email then
+    fails with 'expired or was already used'. The next run sets LEGACY and says why."""
+    project_dir, functions = project
+    run(project_dir)
+    env = stage_env(project_dir)
+    pool_id, client_id = env["COGNITO_USER_POOL_ID"], env["COGNITO_CLIENT_ID"]
+    client = aws.idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+    changed = connect._client_request(client, {"PreventUserExistenceErrors": "ENABLED"})
+    aws.idp.update_user_pool_client(**changed)
+    assert aws.idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)[
+        "UserPoolClient"]["PreventUserExistenceErrors"] == "ENABLED"
+
+    done, output = run(project_dir)
+    client = aws.idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+    assert client["PreventUserExistenceErrors"] == "LEGACY"
+    assert client["WriteAttributes"] == ["locale"]  # the rest of the client kept
+    assert f"updated app client {client_id}: PreventUserExistenceErrors=LEGACY (was ENABLED)" in output
+    assert "never signed new people up" in output and "set LEGACY there too" in output
+    done, output = run(project_dir)
+    assert done == [] and "Nothing to do" in output
+
+
 def test_a_run_that_lost_its_config_finds_its_pool_and_client_by_name(aws, project):
     project_dir, functions = project
     run(project_dir)

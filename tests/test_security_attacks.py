@@ -281,12 +281,19 @@ def test_cognito_revoke_with_a_wrong_client_secret(devstack, cognito, signed_in)
 # ------------------------------------------------------------------ /api/me with bad access tokens
 
 
-@pytest.fixture
-def real_kid(devstack):
+def pool_keys(devstack):
     pool_id = devstack.local_env()["COGNITO_USER_POOL_ID"]
-    keys = requests.get(f"{devstack.cognito_url}/{pool_id}/.well-known/jwks.json", timeout=5).json()["keys"]
-    assert len(keys) == 1 and keys[0]["alg"] == "RS256"
-    return keys[0]["kid"]
+    return requests.get(f"{devstack.cognito_url}/{pool_id}/.well-known/jwks.json", timeout=5).json()["keys"]
+
+
+@pytest.fixture
+def real_kid(devstack, signed_in):
+    """The access tokens' key id (a pool publishes two keys: ID tokens have their own)."""
+    keys = pool_keys(devstack)
+    assert len(keys) == 2 and all(k["alg"] == "RS256" for k in keys)
+    kid = jwt.get_unverified_header(signed_in[1]["accessToken"])["kid"]
+    assert kid in {k["kid"] for k in keys} and kid != jwt.get_unverified_header(signed_in[1]["idToken"])["kid"]
+    return kid
 
 
 ATTACKER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -317,8 +324,7 @@ def _forge_access_token(kind, real_claims, real_kid, jwks_pem):
                                   "wrong-issuer", "wrong-client", "expired"])
 def test_me_with_a_forged_access_token(devstack, signed_in, real_kid, kind):
     user, body, _ = signed_in
-    pool_id = devstack.local_env()["COGNITO_USER_POOL_ID"]
-    jwks = requests.get(f"{devstack.cognito_url}/{pool_id}/.well-known/jwks.json", timeout=5).json()["keys"][0]
+    (jwks,) = [k for k in pool_keys(devstack) if k["kid"] == real_kid]
     pem = jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(jwks)).public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     forged = _forge_access_token(kind, claims(body["accessToken"]), real_kid, pem)
@@ -326,7 +332,7 @@ def test_me_with_a_forged_access_token(devstack, signed_in, real_kid, kind):
     assert user.me(body["accessToken"]).status_code == 200  # the real one still works
 
 
-@pytest.mark.parametrize("kind", ["wrong-issuer", "wrong-client", "id-token-use", "wrong-kid"])
+@pytest.mark.parametrize("kind", ["wrong-issuer", "wrong-client", "id-token-use", "wrong-kid", "id-key-under-access-kid"])
 def test_pool_refuses_bad_claims_even_with_its_own_key(kind):
     """Over HTTP a forger lacks the pool's key, so the claim checks above could hide behind
     the signature check: here the same checks run with the key (the emulator's verifier,
@@ -344,7 +350,12 @@ def test_pool_refuses_bad_claims_even_with_its_own_key(kind):
         "wrong-client": dict(good, client_id="otherclient"),
         "id-token-use": dict(good, token_use="id"),
     }.get(kind)
-    token = signer.sign(bad) if bad else jwt.encode(good, signer._key, algorithm="RS256", headers={"kid": "other"})
+    if bad:
+        token = signer.sign(bad)
+    elif kind == "wrong-kid":
+        token = jwt.encode(good, signer._keys["access"], algorithm="RS256", headers={"kid": "other"})
+    else:  # the pool's own ID-token key cannot sign access tokens
+        token = jwt.encode(good, signer._keys["id"], algorithm="RS256", headers={"kid": signer.kids["access"]})
     with pytest.raises(CognitoError):
         signer.decode_access_token(token)
 

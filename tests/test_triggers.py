@@ -1,5 +1,6 @@
 """Each trigger with Cognito's real event shapes (string attributes, null-filled
-`response`, `userName` a UUID), against the dev stack's Authsignal and Cognito emulators."""
+`response`, `userName` a UUID), against the dev stack's Authsignal and Cognito emulators.
+PreSignUp (whose events differ: no user yet) is tried in every variant at the end."""
 import copy
 import json
 import threading
@@ -15,8 +16,7 @@ from chalicelib import cognito_gateway
 from chalicelib.authsignal_gateway import UNAVAILABLE, AuthsignalUnavailable
 
 POOL = "us-east-1_DevStack01"
-NULL_RESPONSES = {
-    "PreSignUp_SignUp": {"autoConfirmUser": None, "autoVerifyEmail": None, "autoVerifyPhone": None},
+NULL_RESPONSES = {  # PreSignUp's arrives filled with false instead: PRE_SIGN_UP_FALSE below
     "DefineAuthChallenge_Authentication": {"challengeName": None, "issueTokens": None, "failAuthentication": None},
     "CreateAuthChallenge_Authentication": {"publicChallengeParameters": None, "privateChallengeParameters": None,
                                            "challengeMetadata": None},
@@ -44,25 +44,6 @@ def session_round(result):
 
 
 APP_CLIENT = "devstackclient00000000000000"
-
-
-def test_pre_sign_up_confirms_and_leaves_email_unverified(monkeypatch):
-    monkeypatch.setenv("COGNITO_CLIENT_ID", APP_CLIENT)
-    out = triggers.pre_sign_up(event("PreSignUp_SignUp", {"validationData": None, "clientMetadata": None}), None)
-    assert out["response"] == {"autoConfirmUser": True, "autoVerifyEmail": False, "autoVerifyPhone": False}
-    assert out["triggerSource"] == "PreSignUp_SignUp" and out["userPoolId"] == POOL
-
-
-@pytest.mark.parametrize("source,client_id", [("PreSignUp_SignUp", "anotherappclient0000000000"),
-                                              ("PreSignUp_AdminCreateUser", APP_CLIENT),
-                                              ("PreSignUp_ExternalProvider", APP_CLIENT)])
-def test_pre_sign_up_confirms_nobody_else(monkeypatch, source, client_id):
-    """Another client of an adopted pool, an admin, a federated sign-in: the pool decides."""
-    monkeypatch.setenv("COGNITO_CLIENT_ID", APP_CLIENT)
-    sent = event("PreSignUp_SignUp", {"validationData": None, "clientMetadata": None})
-    sent["triggerSource"], sent["callerContext"]["clientId"] = source, client_id
-    out = triggers.pre_sign_up(sent, None)
-    assert out["response"] == NULL_RESPONSES["PreSignUp_SignUp"]
 
 
 @pytest.mark.parametrize("session,expected", [
@@ -362,3 +343,160 @@ def requests_get(url, env):
     answer = requests.get(url, auth=(env["AUTHSIGNAL_SECRET_KEY"], ""), timeout=5)
     assert answer.status_code == 200, answer.text
     return answer.json()
+
+
+# ------------------------------------------------------------------ every documented event variant
+#
+# Events as Cognito sends them (reference/cognito-custom-auth.md, published event dumps):
+# string attributes; PreSignUp before the user exists (only the attributes the client sent,
+# `validationData` null unless sent, `clientMetadata` only when sent, a response pre-filled
+# with false); the custom auth triggers with `sub` and `cognito:user_status`, `userNotFound`
+# only when PreventUserExistenceErrors is ENABLED (then an unknown user has no attributes),
+# `clientMetadata` only when a call carried it, a response pre-filled with null. Each trigger
+# must answer with the whole event, only `response` filled, in its documented shape.
+
+PHONE = "+15550106666"
+ABSENT = object()
+
+
+def attributes_of(kind, sub, email):
+    attributes = {"sub": sub, "cognito:user_status": "CONFIRMED"}
+    if "email" in kind:
+        attributes.update(email=email, email_verified="false")
+    if "phone" in kind:
+        attributes.update(phone_number=PHONE, phone_number_verified="true")
+    return attributes
+
+
+def real_event(source, request, sub, client_id=APP_CLIENT, response=None):
+    return {
+        "version": "1", "triggerSource": source, "region": "us-east-1", "userPoolId": POOL, "userName": sub,
+        "callerContext": {"awsSdkVersion": "aws-sdk-unknown-unknown", "clientId": client_id},
+        "request": {k: v for k, v in request.items() if v is not ABSENT},
+        "response": copy.deepcopy(response if response is not None else NULL_RESPONSES[source]),
+    }
+
+
+def answered(handler, sent, keys):
+    """Call the trigger with a copy of `sent`; it must hand back the same event with only
+    `response` changed, holding exactly `keys`. Returns that response."""
+    out = handler(json.loads(json.dumps(sent)), None)
+    out = json.loads(json.dumps(out))  # what Lambda would serialise back to Cognito
+    assert {k: v for k, v in out.items() if k != "response"} == {k: v for k, v in sent.items() if k != "response"}
+    assert set(out["response"]) == set(keys)
+    return out["response"]
+
+
+PRE_SIGN_UP_FALSE = {"autoConfirmUser": False, "autoVerifyEmail": False, "autoVerifyPhone": False}
+
+
+@pytest.mark.parametrize("source", ["PreSignUp_SignUp", "PreSignUp_AdminCreateUser", "PreSignUp_ExternalProvider"])
+@pytest.mark.parametrize("kind", ["email", "phone", "email+phone"])
+@pytest.mark.parametrize("validation_data", [None, {"source": "test"}], ids=["validation-null", "validation"])
+@pytest.mark.parametrize("client_metadata", [ABSENT, {"k": "v"}], ids=["no-metadata", "metadata"])
+@pytest.mark.parametrize("client_id", [APP_CLIENT, "anotherappclient0000000000"], ids=["app-client", "other-client"])
+def test_pre_sign_up_answers_every_variant_in_shape(monkeypatch, source, kind, validation_data, client_metadata,
+                                                    client_id):
+    monkeypatch.setenv("COGNITO_CLIENT_ID", APP_CLIENT)
+    sub = str(uuid.uuid4())
+    given = {k: v for k, v in attributes_of(kind, sub, "someone@example.com").items()
+             if k in ("email", "phone_number")}  # the user does not exist yet: no sub, status, *_verified
+    sent = real_event(source, {"userAttributes": given, "validationData": validation_data,
+                               "clientMetadata": client_metadata}, sub, client_id, PRE_SIGN_UP_FALSE)
+    response = answered(triggers.pre_sign_up, sent, PRE_SIGN_UP_FALSE)
+    assert all(isinstance(v, bool) for v in response.values())
+    ours = source == "PreSignUp_SignUp" and client_id == APP_CLIENT
+    assert response == (dict(PRE_SIGN_UP_FALSE, autoConfirmUser=True) if ours else PRE_SIGN_UP_FALSE)
+
+
+SESSIONS = {  # rounds so far (oldest first) -> what Define must answer
+    "0": ([], "challenge"),
+    "1-wrong": ([False], "challenge"),
+    "2-wrong": ([False, False], "challenge"),
+    "3-wrong": ([False, False, False], "fail"),
+    "1-right": ([True], "tokens"),
+    "2-right": ([False, True], "tokens"),
+    "3-right": ([False, False, True], "tokens"),
+}
+DEFINE_ANSWERS = {
+    "challenge": {"challengeName": "CUSTOM_CHALLENGE", "issueTokens": False, "failAuthentication": False},
+    "tokens": {"challengeName": None, "issueTokens": True, "failAuthentication": False},
+    "fail": {"challengeName": None, "issueTokens": False, "failAuthentication": True},
+}
+
+
+def rounds(results):
+    return [{"challengeName": "CUSTOM_CHALLENGE", "challengeResult": r, "challengeMetadata": "AUTHSIGNAL"}
+            for r in results]
+
+
+def custom_auth_request(kind, sub, email, user_not_found, client_metadata, **extra):
+    attributes = {} if user_not_found is True else attributes_of(kind, sub, email)
+    return {"userAttributes": attributes, **extra, "userNotFound": user_not_found, "clientMetadata": client_metadata}
+
+
+@pytest.mark.parametrize("session", list(SESSIONS))
+@pytest.mark.parametrize("kind", ["email", "phone", "email+phone"])
+@pytest.mark.parametrize("user_not_found", [ABSENT, False, True], ids=["legacy", "found", "not-found"])
+@pytest.mark.parametrize("client_metadata", [ABSENT, {}, {"k": "v"}], ids=["no-metadata", "empty-metadata", "metadata"])
+def test_define_answers_every_variant_in_shape(session, kind, user_not_found, client_metadata):
+    results, expected = SESSIONS[session]
+    sub = str(uuid.uuid4())
+    request = custom_auth_request(kind, sub, "someone@example.com", user_not_found, client_metadata,
+                                  session=rounds(results))
+    sent = real_event("DefineAuthChallenge_Authentication", request, sub)
+    response = answered(triggers.define_auth_challenge, sent, DEFINE_ANSWERS["fail"])
+    assert response == DEFINE_ANSWERS["fail" if user_not_found is True else expected]
+
+
+@pytest.mark.parametrize("session", ["0", "1-wrong", "2-wrong"])  # Create runs only when Define asks again
+@pytest.mark.parametrize("kind", ["email", "phone", "email+phone"])
+@pytest.mark.parametrize("user_not_found", [ABSENT, False, True], ids=["legacy", "found", "not-found"])
+@pytest.mark.parametrize("client_metadata", [ABSENT, {"k": "v"}], ids=["no-metadata", "metadata"])
+def test_create_answers_every_variant_in_shape(local_env, devstack, session, kind, user_not_found, client_metadata):
+    sub, email = str(uuid.uuid4()), f"create-{uuid.uuid4().hex[:10]}@example.com"
+    request = custom_auth_request(kind, sub, email, user_not_found, client_metadata,
+                                  session=rounds(SESSIONS[session][0]), challengeName="CUSTOM_CHALLENGE")
+    sent = real_event("CreateAuthChallenge_Authentication", request, sub)
+    response = answered(triggers.create_auth_challenge, sent, NULL_RESPONSES["CreateAuthChallenge_Authentication"])
+    assert response["challengeMetadata"] == "AUTHSIGNAL"
+    for name in ("publicChallengeParameters", "privateChallengeParameters"):
+        assert isinstance(response[name], dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in response[name].items())
+    if user_not_found is True:
+        assert response["publicChallengeParameters"] == response["privateChallengeParameters"] == {}
+        return
+    assert set(response["publicChallengeParameters"]) == {"url", "token"}
+    assert response["publicChallengeParameters"]["url"].startswith(devstack.authsignal_url)
+    assert response["privateChallengeParameters"]["idempotencyKey"]
+    assert response["privateChallengeParameters"]["email"] == (email if "email" in kind else "")
+
+
+@pytest.mark.parametrize("kind", ["email", "phone", "email+phone"])
+@pytest.mark.parametrize("user_not_found", [ABSENT, False, True], ids=["legacy", "found", "not-found"])
+@pytest.mark.parametrize("client_metadata", [ABSENT, {}, {"k": "v"}], ids=["no-metadata", "empty-metadata", "metadata"])
+def test_verify_answers_every_variant_in_shape(local_env, devstack, kind, user_not_found, client_metadata):
+    sub, email = str(uuid.uuid4()), f"verify-{uuid.uuid4().hex[:10]}@example.com"
+    request = custom_auth_request(kind, sub, email, user_not_found, client_metadata,
+                                  privateChallengeParameters={"idempotencyKey": "key", "email": email},
+                                  challengeAnswer="an.unknown.token")
+    sent = real_event("VerifyAuthChallengeResponse_Authentication", request, sub)
+    assert answered(triggers.verify_auth_challenge_response, sent, {"answerCorrect"}) == {"answerCorrect": False}
+
+
+@pytest.mark.parametrize("user_not_found", [ABSENT, False], ids=["legacy", "found"])
+@pytest.mark.parametrize("client_metadata", [ABSENT, {"k": "v"}], ids=["no-metadata", "metadata"])
+@pytest.mark.parametrize("session", ["0", "2-wrong"])
+def test_create_then_verify_a_real_answer_in_every_variant(user, devstack, user_not_found, client_metadata, session):
+    sub, email = user
+    request = custom_auth_request("email", sub, email, user_not_found, client_metadata,
+                                  session=rounds(SESSIONS[session][0]), challengeName="CUSTOM_CHALLENGE")
+    created = answered(triggers.create_auth_challenge, real_event("CreateAuthChallenge_Authentication", request, sub),
+                       NULL_RESPONSES["CreateAuthChallenge_Authentication"])
+    token = devstack.token_for(created["publicChallengeParameters"]["url"], email)
+    request = custom_auth_request("email", sub, email, user_not_found, client_metadata,
+                                  privateChallengeParameters=created["privateChallengeParameters"],
+                                  challengeAnswer=token)
+    sent = real_event("VerifyAuthChallengeResponse_Authentication", request, sub)
+    assert answered(triggers.verify_auth_challenge_response, sent, {"answerCorrect"}) == {"answerCorrect": True}
+    assert email_verified(devstack, sub) == "true"

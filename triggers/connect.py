@@ -207,6 +207,12 @@ def _describe_difference(key, have, wanted):
         was = "every standard attribute, email included" if not have else ", ".join(have)
         return (f"WriteAttributes={wanted} (was: {was}); users can no longer change their own "
                 "email or mark it verified with their access token")
+    if key == "PreventUserExistenceErrors":
+        # Someone changed it after a previous run (console, another template): say why it matters.
+        return (f"PreventUserExistenceErrors={wanted} (was {have}); with {have}, Cognito hides that a new "
+                "email has no account, so the app never signed new people up and told each of them their "
+                "sign-in attempt had expired. If your own infrastructure code sets it, set LEGACY there too, "
+                "or its next run breaks new sign-ups again")
     return f"{key}={wanted} (was {have})"
 
 

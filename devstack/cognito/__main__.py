@@ -8,7 +8,7 @@ import sys
 from typing import Dict, List, Optional
 
 from .lambdas import TriggerRunner
-from .pool import PoolConfig, UserPool
+from .pool import MAX_SESSION_LENGTH, MIN_SESSION_LENGTH, PoolConfig, UserPool
 from .server import Emulator, attach, make_server
 from .tokens import TokenSigner
 
@@ -58,7 +58,16 @@ def parse_args(argv: Optional[List[str]]) -> argparse.Namespace:
                         help="AuthSessionValidity (Cognito allows 3 to 15; default 10)")
     parser.add_argument("--strict-username", action="store_true",
                         help="RespondToAuthChallenge accepts only the internal username, not the email")
-    return parser.parse_args(argv)
+    parser.add_argument("--session-length", type=int, default=MAX_SESSION_LENGTH,
+                        help="characters in each Session (%d to %d, botocore's limits; default the "
+                             "longest)" % (MIN_SESSION_LENGTH, MAX_SESSION_LENGTH))
+    parser.add_argument("--initiate-auth-client-metadata", action="store_true",
+                        help="InitiateAuth's ClientMetadata reaches the first round's Define and Create "
+                             "(unconfirmed on AWS; default: it reaches neither)")
+    args = parser.parse_args(argv)
+    if not MIN_SESSION_LENGTH <= args.session_length <= MAX_SESSION_LENGTH:
+        parser.error("--session-length must be from %d to %d" % (MIN_SESSION_LENGTH, MAX_SESSION_LENGTH))
+    return args
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -99,8 +108,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         prevent_user_existence_errors=args.prevent_user_existence_errors,
                         write_attributes=_names(args.write_attributes),
                         read_attributes=_names(args.read_attributes), groups=args.group,
-                                                session_validity=args.session_validity_minutes * 60,
-                        strict_username=args.strict_username)
+                        session_validity=args.session_validity_minutes * 60,
+                        strict_username=args.strict_username, session_length=args.session_length,
+                        initiate_auth_client_metadata=args.initiate_auth_client_metadata)
     signer = TokenSigner("%s/%s" % (url, pool_id), config.client_id)
     attach(server, Emulator(UserPool(config, triggers, signer)))
 

@@ -34,6 +34,8 @@ AUTH_FLOWS = ("USER_SRP_AUTH", "REFRESH_TOKEN_AUTH", "REFRESH_TOKEN", "CUSTOM_AU
 # revoked token is unconfirmed: by default nothing (RFC 7009), or one of these by option.
 REVOKE_ERRORS = ("UnauthorizedException", "InvalidParameterException", "UnsupportedOperationException",
                  "UnsupportedTokenTypeException", "TooManyRequestsException", "InternalErrorException")
+# botocore's limits for RespondToAuthChallenge's Session.
+MIN_SESSION_LENGTH, MAX_SESSION_LENGTH = 20, 4096
 # Session ids that were used or expired are kept this long to answer with the precise
 # message, then forgotten.
 SESSION_RETENTION = 3600
@@ -53,6 +55,8 @@ class PoolConfig:
     groups: List[str] = field(default_factory=list)  # groups the pool starts with
     session_validity: float = 600.0  # AuthSessionValidity: the app's 10 minutes (SPEC 5)
     strict_username: bool = False
+    session_length: int = MAX_SESSION_LENGTH
+    initiate_auth_client_metadata: bool = False
 
 
 @dataclass
@@ -65,6 +69,12 @@ class Settings:
     # strict accepts only the internal username (ChallengeParameters.USERNAME).
     strict_username: bool = False
     revoke_unknown_token_error: Optional[str] = None
+    # Real Sessions are opaque; botocore allows up to 4,096 characters, so the emulator
+    # sends the longest by default: whatever carries one (the page's sealed session) must fit.
+    session_length: int = MAX_SESSION_LENGTH
+    # Whether InitiateAuth's ClientMetadata reaches the first round's Define and Create is
+    # unconfirmed (the reference says no): off sends it nowhere, on sends it to both.
+    initiate_auth_client_metadata: bool = False
 
 
 @dataclass
@@ -148,7 +158,9 @@ class UserPool(AccountOperations):
             self.settings = Settings(
                 session_validity=self.config.session_validity,
                 prevent_user_existence_errors=self.config.prevent_user_existence_errors,
-                strict_username=self.config.strict_username)
+                strict_username=self.config.strict_username,
+                session_length=self.config.session_length,
+                initiate_auth_client_metadata=self.config.initiate_auth_client_metadata)
             self.reset_accounts_locked()
 
     # ----------------------------------------------------------------- common checks
@@ -212,8 +224,10 @@ class UserPool(AccountOperations):
         password = params.string(p, "Password", required=False)
         attributes = params.attribute_list(p, "UserAttributes")
         self.check_write(client, list(attributes))
-        validation_data = params.attribute_list(p, "ValidationData")
-        client_metadata = params.string_map(p, "ClientMetadata")
+        # Absent ones stay absent: real events carry `validationData: null` and no
+        # `clientMetadata` key when the call sent none.
+        validation_data = params.attribute_list(p, "ValidationData") if p.get("ValidationData") is not None else None
+        client_metadata = params.string_map(p, "ClientMetadata") if p.get("ClientMetadata") is not None else None
         if not EMAIL_RE.match(username):
             raise invalid_parameter("Username should be an email.")
         if "sub" in attributes:
@@ -230,16 +244,12 @@ class UserPool(AccountOperations):
 
         confirmed = verified = False
         if self.triggers.configured("PreSignUp"):
+            # The user does not exist yet: what the client sent, and no sub, status or
+            # email_verified.
             event = self._envelope(
                 "PreSignUp_SignUp", sub,
-                request={
-                    "userAttributes": dict(user_attributes,
-                                           **{"cognito:user_status": "UNCONFIRMED"}),
-                    "validationData": validation_data,
-                    "clientMetadata": client_metadata,
-                },
-                response={"autoConfirmUser": None, "autoVerifyEmail": None,
-                          "autoVerifyPhone": None}, client_id=client_id)
+                request=_pre_sign_up_request(dict(attributes, email=username), validation_data, client_metadata),
+                response=dict(PRE_SIGN_UP_RESPONSE), client_id=client_id)
             response = self.triggers.invoke("PreSignUp", event)["response"]
             confirmed = response.get("autoConfirmUser") is True
             verified = response.get("autoVerifyEmail") is True
@@ -264,9 +274,9 @@ class UserPool(AccountOperations):
         client_id = params.string(p, "ClientId")
         self._check_client(client_id)
         auth = params.string_map(p, "AuthParameters")
-        params.string_map(p, "ClientMetadata")  # type-checked; never reaches Define/Create
+        client_metadata = params.string_map(p, "ClientMetadata")
         if flow_name == "CUSTOM_AUTH":
-            return self._start_custom_auth(client_id, auth)
+            return self._start_custom_auth(client_id, auth, client_metadata)
         if flow_name in ("REFRESH_TOKEN_AUTH", "REFRESH_TOKEN"):
             return self._refresh(client_id, auth)
         if flow_name in AUTH_FLOWS:
@@ -275,7 +285,8 @@ class UserPool(AccountOperations):
             "1 validation error detected: Value '%s' at 'authFlow' failed to satisfy "
             "constraint: Member must satisfy enum value set: %s" % (flow_name, list(AUTH_FLOWS)))
 
-    def _start_custom_auth(self, client_id: str, auth: Dict[str, str]) -> Dict[str, Any]:
+    def _start_custom_auth(self, client_id: str, auth: Dict[str, str],
+                           client_metadata: Dict[str, str]) -> Dict[str, Any]:
         username = auth.get("USERNAME")
         if not username:
             raise invalid_parameter("Missing required parameter USERNAME")
@@ -295,7 +306,8 @@ class UserPool(AccountOperations):
                 raise not_authorized("User is disabled.")
             else:
                 flow = Flow(user.sub, user.sub, client_id)
-        return self._advance(flow, client_metadata=None)
+            forward = self.settings.initiate_auth_client_metadata
+        return self._advance(flow, client_metadata=client_metadata if forward else None)
 
     def _flow_attributes(self, flow: Flow) -> Dict[str, str]:
         """The user's attributes as of now (a trigger may have just changed them)."""
@@ -316,7 +328,9 @@ class UserPool(AccountOperations):
         return request
 
     def _advance(self, flow: Flow, client_metadata: Optional[Dict[str, str]]) -> Dict[str, Any]:
-        """Run Define and act on its answer: fail, issue tokens, or Create the next round."""
+        """Run Define and act on its answer: fail, issue tokens, or Create the next round.
+        `client_metadata` (None: the field is left out) reaches both Define and Create:
+        RespondToAuthChallenge's always, InitiateAuth's only by option."""
         extra: Dict[str, Any] = {"session": copy.deepcopy(flow.history)}
         if client_metadata is not None:
             extra["clientMetadata"] = client_metadata
@@ -338,8 +352,7 @@ class UserPool(AccountOperations):
 
         event = self._envelope(
             "CreateAuthChallenge_Authentication", flow.user_name,
-            request=self._flow_request(flow, challengeName=CUSTOM_CHALLENGE,
-                                       session=copy.deepcopy(flow.history)),
+            request=self._flow_request(flow, challengeName=CUSTOM_CHALLENGE, **extra),
             response={"publicChallengeParameters": None, "privateChallengeParameters": None,
                       "challengeMetadata": None})
         created = self.triggers.invoke("CreateAuthChallenge", event)["response"]
@@ -350,7 +363,7 @@ class UserPool(AccountOperations):
                 metadata is None or isinstance(metadata, str)):
             raise CognitoError("InvalidLambdaResponseException", "Unrecognizable lambda output")
 
-        session_id = _new_session_id()
+        session_id = _new_session_id(self.settings.session_length)
         now = self._clock()
         with self._lock:
             self._prune_sessions_locked(now)
@@ -432,7 +445,7 @@ class UserPool(AccountOperations):
         """A fresh sign-in: new refresh token, new origin (the ID of this token family)."""
         now = int(self._clock())
         origin_jti, event_id = str(uuid.uuid4()), str(uuid.uuid4())
-        refresh_token = secrets.token_urlsafe(96)
+        refresh_token = self.signer.new_refresh_token()
         with self._lock:
             self._refresh_tokens[refresh_token] = RefreshRecord(
                 sub, self.config.client_id, origin_jti, now, event_id,
@@ -700,11 +713,10 @@ class UserPool(AccountOperations):
         sub = str(uuid.uuid4())
         attributes = {"sub": sub, "email": email, "email_verified": "true" if verified else "false"}
         if trigger_source and self.triggers.configured("PreSignUp"):
+            given = {"email": email, **({"email_verified": "true"} if verified else {})}
             self.triggers.invoke("PreSignUp", self._envelope(
-                trigger_source, sub,
-                request={"userAttributes": dict(attributes, **{"cognito:user_status": status}),
-                         "validationData": {}, "clientMetadata": {}},
-                response={"autoConfirmUser": None, "autoVerifyEmail": None, "autoVerifyPhone": None}))
+                trigger_source, sub, request=_pre_sign_up_request(given, None, None),
+                response=dict(PRE_SIGN_UP_RESPONSE)))
         now = self._clock()
         user = User(sub, attributes, status, created if created is not None else now, now)
         with self._lock:
@@ -731,9 +743,21 @@ def _secret_hash_missing(client_id: str) -> CognitoError:
         "Client %s is configured with secret but SECRET_HASH was not received" % client_id)
 
 
-def _new_session_id() -> str:
-    # Opaque and unguessable, roughly the length of a real one.
-    return base64.urlsafe_b64encode(secrets.token_bytes(192)).decode().rstrip("=")
+def _new_session_id(length: int) -> str:
+    # Opaque and unguessable, exactly `length` characters of base64url.
+    return base64.urlsafe_b64encode(secrets.token_bytes(length * 3 // 4 + 3)).decode()[:length]
+
+
+# PreSignUp's response arrives filled with false, not null (published event dumps).
+PRE_SIGN_UP_RESPONSE = {"autoConfirmUser": False, "autoVerifyEmail": False, "autoVerifyPhone": False}
+
+
+def _pre_sign_up_request(attributes: Dict[str, str], validation_data: Optional[Dict[str, str]],
+                         client_metadata: Optional[Dict[str, str]]) -> Dict[str, Any]:
+    request: Dict[str, Any] = {"userAttributes": attributes, "validationData": validation_data}
+    if client_metadata is not None:
+        request["clientMetadata"] = client_metadata
+    return request
 
 
 def _is_string_map(value: Any) -> bool:

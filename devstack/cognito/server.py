@@ -12,13 +12,16 @@ from urllib.parse import parse_qs
 
 from .errors import CognitoError, status_for
 from .lambdas import DEFAULT_TIMEOUT, TRIGGER_FUNCTIONS, log
-from .pool import REVOKE_ERRORS, UserPool
+from .pool import MAX_SESSION_LENGTH, MIN_SESSION_LENGTH, REVOKE_ERRORS, UserPool
 
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
 MAX_BODY = 1024 * 1024
 FAULT_TIMEOUT_SECONDS = 10
 DEFAULT_TRIGGER_TIMEOUT = DEFAULT_TIMEOUT
+# /_dev/settings switches -> the pool's Settings attribute.
+FLAGS = {"preventUserExistenceErrors": "prevent_user_existence_errors", "strictUsername": "strict_username",
+         "initiateAuthClientMetadata": "initiate_auth_client_metadata"}
 
 
 def _operations(pool: UserPool) -> Dict[str, Tuple[Callable[[Dict[str, Any]], Dict[str, Any]], bool]]:
@@ -149,11 +152,16 @@ class Emulator:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                     raise ValueError("triggerTimeoutSeconds must be a positive number")
                 self.pool.triggers.timeout = float(value)
-            elif key in ("preventUserExistenceErrors", "strictUsername"):
+            elif key in FLAGS:
                 if not isinstance(value, bool):
                     raise ValueError("%s must be true or false" % key)
-                setattr(settings, "prevent_user_existence_errors" if key == "preventUserExistenceErrors"
-                        else "strict_username", value)
+                setattr(settings, FLAGS[key], value)
+            elif key == "sessionLength":
+                if isinstance(value, bool) or not isinstance(value, int) or not (
+                        MIN_SESSION_LENGTH <= value <= MAX_SESSION_LENGTH):
+                    raise ValueError("sessionLength must be an integer from %d to %d (botocore's limits)"
+                                     % (MIN_SESSION_LENGTH, MAX_SESSION_LENGTH))
+                settings.session_length = value
             elif key == "revokeUnknownTokenError":
                 if value is not None and value not in REVOKE_ERRORS:
                     raise ValueError("revokeUnknownTokenError must be null or one of %s" % list(REVOKE_ERRORS))
@@ -174,6 +182,8 @@ class Emulator:
             "attributesRequireVerificationBeforeUpdate": list(self.pool.require_verification_before_update),
             "strictUsername": settings.strict_username,
             "revokeUnknownTokenError": settings.revoke_unknown_token_error,
+            "sessionLength": settings.session_length,
+            "initiateAuthClientMetadata": settings.initiate_auth_client_metadata,
         }
 
     def seed_user(self, body: Dict[str, Any]) -> Dict[str, Any]:
