@@ -191,7 +191,11 @@ def test_every_trigger_and_the_cleanup_run_from_the_unzipped_package(task_root, 
     functions = []
     with deployed("triggers.pre_sign_up") as pre_sign_up:
         functions.append(pre_sign_up)
-        out = pre_sign_up(trigger_event("PreSignUp_SignUp", {"validationData": None, "clientMetadata": None}))
+        sign_up = {**trigger_event("DefineAuthChallenge_Authentication", {}), "triggerSource": "PreSignUp_SignUp",
+                   "userName": str(uuid.uuid4()),  # before the user exists: no sub, nothing verified yet
+                   "request": {"userAttributes": {"email": "new@example.com"}, "validationData": None},
+                   "response": {"autoConfirmUser": False, "autoVerifyEmail": False, "autoVerifyPhone": False}}
+        out = pre_sign_up(sign_up)
         assert out["response"]["autoConfirmUser"] is True
     with deployed("triggers.define_auth_challenge") as define:
         functions.append(define)
