@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: dev test setup browser clean security bench lock
+.PHONY: dev test setup browser clean security bench lock metrics
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -42,6 +42,10 @@ browser:
 
 dev: setup
 	$(PY) -m devstack --custom-domain
+
+# The app's CloudWatch metrics of the last `make dev` run, summed (its EMF lines, kept in .devstack/).
+metrics: setup
+	$(PY) -m devstack.metrics
 
 # Two worker processes (pytest-xdist), each a serial session with its own dev stacks: on two
 # cores the suite waits on browsers and servers more than it computes. `-n 3` was no faster.

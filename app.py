@@ -7,11 +7,12 @@ import time
 
 from chalice import Chalice, Response
 
-from chalicelib import http, page, settings, signin
+from chalicelib import http, log_format, metrics, observe, page, settings, signin
 from chalicelib.cognito_gateway import UserPoolClient
 from triggers import bp as triggers
 
-app = Chalice(app_name="cognito-authsignal")
+app = Chalice(app_name="cognito-authsignal", configure_logs=False)  # JSON lines instead (log_format)
+log_format.install(app.app_name)
 app.register_blueprint(triggers)
 
 _pool = None
@@ -43,12 +44,18 @@ def get_pool():
 
 @app.middleware("http")
 def guard(request, get_response):
+    began = time.monotonic()
+    metrics.function.set("api_handler")
+    log_format.request_id.set(request.context.get("requestId") or getattr(app.lambda_context, "aws_request_id", None))
     try:
         http.guard_request(request)
         response = get_response(request)
     except http.ApiError as error:
         response = http.error_response(error.status, error.code, error.message, error.headers)
-    return http.with_security_headers(http.normalize(response))
+    response = http.with_security_headers(http.normalize(response))
+    observe.route_answered(route=request.context.get("resourcePath"), status=response.status_code,
+                           body=response.body, seconds=time.monotonic() - began)
+    return response
 
 
 @app.route("/")
@@ -153,4 +160,7 @@ def delete_unverified_users(event):
     """Public demo hygiene: drop accounts whose email was never verified within 24 hours."""
     from chalicelib import cleanup
 
-    return {"deleted": cleanup.run(app.log)}
+    metrics.function.set("delete_unverified_users")
+    deleted = cleanup.run(app.log)
+    metrics.record("CleanupDeletions", deleted)
+    return {"deleted": deleted}

@@ -86,8 +86,7 @@ def _call(what, fn):
                 f"Authsignal refused {what} with {error.status_code} {error.error_code}: check "
                 "AUTHSIGNAL_SECRET_KEY and that AUTHSIGNAL_API_URL is the tenant's region"
             )
-            log.error("Misconfiguration: %s", detail)
-            raise AuthsignalMisconfigured(detail) from None
+            raise _misconfigured(detail) from None
         raise
     except (AttributeError, ValueError, TypeError):
         # An answer that is not JSON.
@@ -100,7 +99,10 @@ def _call(what, fn):
 
 
 def _misconfigured(detail):
+    from chalicelib import metrics
+
     log.error("Misconfiguration: %s", detail)
+    metrics.record("AuthsignalMisconfigured", Function=metrics.function.get())
     return AuthsignalMisconfigured(detail)
 
 

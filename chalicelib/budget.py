@@ -39,4 +39,28 @@ def timeouts(connect, read):
     left = max(until - time.monotonic(), _FLOOR_SECONDS)
     if connect + read <= left:
         return connect, read
+    _local.exhausted = True  # this call gets less than its own timeouts
     return max(left * connect / (connect + read), _FLOOR_SECONDS), max(left * read / (connect + read), _FLOOR_SECONDS)
+
+
+def exhausted():
+    """Whether a call of this thread's last budgeted run got less time than its own timeouts."""
+    return getattr(_local, "exhausted", False)
+
+
+def start_timings():
+    """Record (host, seconds) of each call this thread makes from now, and whether one was cut
+    by the budget, for a trigger's metrics."""
+    _local.timings = []
+    _local.exhausted = False
+
+
+def took(host, seconds):
+    if getattr(_local, "timings", None) is not None:
+        _local.timings.append((host, seconds))
+
+
+def stop_timings():
+    """What was recorded since start_timings(); recording stops (the API function never starts it)."""
+    recorded, _local.timings = getattr(_local, "timings", None) or [], None
+    return recorded

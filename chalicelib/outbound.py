@@ -5,6 +5,7 @@ a trigger's network budget (chalicelib.budget); no retries: a failed call is the
 """
 import http.client
 import threading
+import time
 from urllib.parse import urlsplit
 
 from chalicelib import budget
@@ -37,6 +38,14 @@ def post(url, headers, body, connect_timeout, read_timeout, method="POST"):
     """Send `body` (bytes, or None for a GET) to `url`; returns (status, response headers, response body)."""
     connect_timeout, read_timeout = budget.timeouts(connect_timeout, read_timeout)
     parts = urlsplit(url)
+    began = time.monotonic()
+    try:
+        return _send(parts, method, headers, body, connect_timeout, read_timeout)
+    finally:
+        budget.took(parts.netloc, time.monotonic() - began)
+
+
+def _send(parts, method, headers, body, connect_timeout, read_timeout):
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     conn = _connection(parts.scheme, parts.netloc, connect_timeout)
     try:

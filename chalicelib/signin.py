@@ -10,7 +10,7 @@ import re
 import time
 import unicodedata
 
-from chalicelib import authsignal_gateway, identity
+from chalicelib import authsignal_gateway, identity, metrics
 from chalicelib.authsignal_gateway import BLOCKED, MISCONFIGURED, UNAVAILABLE
 from chalicelib.cognito_gateway import CognitoError, CognitoUnavailable
 from chalicelib.http import SIGN_IN_AGAIN, ApiError, misconfigured
@@ -79,6 +79,7 @@ def _map_error(error, unauthorized_message):
         log.error("Misconfiguration reported by a trigger: %s", error.message)
         return misconfigured()
     if code == "UnexpectedLambdaException":
+        metrics.record("TriggerTimeout")
         log.error(
             "A Cognito trigger did not answer in time (Cognito waits 5 s, 3 attempts): %s "
             "Check that trigger's log for a slow cold start or a hung Authsignal call.",
@@ -221,6 +222,7 @@ def _start(pool, email):
             if error.code != "UsernameExistsException":  # a parallel first sign-in won
                 raise
         else:
+            metrics.record("SignUps")
             _mark_for_cleanup(pool, signed_up.get("UserSub"))
         return _challenge(pool, pool.start_custom_auth(email), email)
     except CognitoError as error:

@@ -84,7 +84,8 @@ def running(*extra_args, project_dir=None):
     project_dir = project_dir or os.path.join(ROOT, ".devstack", "project")
     command = [sys.executable, "-m", "devstack", "--no-autoreload", "--linked-project", project_dir,
                "--app-port", str(ports["app"]), "--authsignal-port", str(ports["authsignal"]),
-               "--cognito-port", str(ports["cognito"]), *extra_args]
+               "--cognito-port", str(ports["cognito"]), "--metrics-file", os.path.join(project_dir, "metrics.jsonl"),
+               *extra_args]
     settings = dict(value.split("=", 1) for flag, value in zip(extra_args, extra_args[1:]) if flag == "--set")
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, bufsize=1, start_new_session=True)

@@ -111,8 +111,9 @@ class StopFlag:
 
 
 class Service:
-    def __init__(self, name, command, cwd=ROOT, env=None):
+    def __init__(self, name, command, cwd=ROOT, env=None, metrics=None):
         self.name = name
+        self.metrics = metrics
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.process = subprocess.Popen(
             command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -127,6 +128,8 @@ class Service:
                 self.ready.set()
             # The emulators tag their own lines when run alone; tag each line once.
             text = line.removeprefix(f"[{self.name}] ").removeprefix(f"{self.name}: ")
+            if self.metrics:
+                self.metrics.offer(text)
             try:
                 print(f"[{self.name}] {text}", end="", flush=True)
             except OSError:
@@ -279,6 +282,8 @@ def main(argv=None):
                         help="the app client's PreventUserExistenceErrors is ENABLED (the app needs LEGACY: "
                         "shows what an operator sees when it is not)")
     parser.add_argument("--linked-project", help="where to put the linked project copy (default: .devstack/project)")
+    parser.add_argument("--metrics-file", help="where this run keeps the app's metric lines for `make metrics` "
+                        "(default: .devstack/metrics.jsonl)")
     args = parser.parse_args(argv)
 
     python = sys.executable
@@ -294,6 +299,9 @@ def main(argv=None):
         print(problem, file=sys.stderr, flush=True)
         return 1
     services = []
+    from devstack.metrics import DEFAULT_FILE, MetricsFile
+
+    metrics = MetricsFile(args.metrics_file or DEFAULT_FILE)
     try:
         services.append(Service("authsignal", [
             python, "-m", "devstack.authsignal", "--host", args.host,
@@ -307,14 +315,14 @@ def main(argv=None):
             "--project-dir", ROOT, "--stage", STAGE,
             "--write-attributes=" + ",".join(CLIENT_SETTINGS["WriteAttributes"]), "--group=" + PENDING_GROUP,
             *cognito_options(args),
-            *[f"--env={name}={value}" for name, value in overrides.items()]]))
+            *[f"--env={name}={value}" for name, value in overrides.items()]], metrics=metrics))
         for service in services:
             service.wait_ready(stop)
         app_dir = ROOT if defaults else linked_project(overrides, args.linked_project)
         # The app's admin calls (the cleanup's group) are signed; the emulator accepts any key,
         # and a real one never needs to reach it.
         app = Service("app", chalice_command(args.host, args.app_port, not args.no_autoreload), cwd=app_dir,
-                      env={"AWS_ACCESS_KEY_ID": "devstack", "AWS_SECRET_ACCESS_KEY": "devstack"})
+                      env={"AWS_ACCESS_KEY_ID": "devstack", "AWS_SECRET_ACCESS_KEY": "devstack"}, metrics=metrics)
         services.append(app)
         app_url = f"http://{args.host}:{args.app_port}"
         app.wait_ready(stop, check=_answers(app_url + "/config"))

@@ -203,6 +203,32 @@ def test_second_run_changes_nothing_and_says_so(aws, project):
     assert snapshot(aws, project_dir, functions) == before
 
 
+def test_alarms_dashboard_and_topic_are_created_once_and_removed_by_disconnect(aws, project):
+    from triggers import alarms
+
+    project_dir, functions = project
+    cloudwatch, sns = boto3.client("cloudwatch", region_name=REGION), boto3.client("sns", region_name=REGION)
+    done, _ = run(project_dir, alarm_email="ops@example.com")
+    names = [spec["AlarmName"] for spec in alarms.substitute(alarms.alarms(), {"AppStage": "prod"} | {
+        k: "x" for k in ("AlarmTopic", "APIHandler", "AWS::Region")})]
+    found = {a["AlarmName"]: a for a in cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]}
+    assert sorted(found) == sorted(names) and len(names) == 5
+    topic = f"arn:aws:sns:{REGION}:123456789012:cognito-authsignal-prod-alarms"
+    assert all(a["AlarmActions"] == [topic] for a in found.values())
+    errors = found["cognito-authsignal-prod-api-function-errors"]["Metrics"][0]["MetricStat"]["Metric"]
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": "cognito-authsignal-prod-api_handler"}]
+    assert [s["Endpoint"] for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]] == [
+        "ops@example.com"]
+    body = json.loads(cloudwatch.get_dashboard(DashboardName="cognito-authsignal-prod")["DashboardBody"])
+    assert all(w["properties"]["region"] == REGION for w in body["widgets"])
+    assert run(project_dir, alarm_email="ops@example.com")[0] == []  # the second run changes nothing
+
+    done, _ = undo(project_dir)
+    assert cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"] == []
+    assert cloudwatch.list_dashboards()["DashboardEntries"] == []
+    assert topic not in [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+
+
 def test_adopting_a_pool_keeps_its_other_settings(aws, project):
     project_dir, functions = project
     post_confirmation = "arn:aws:lambda:us-east-1:123456789012:function:welcome-mail"

@@ -8,6 +8,7 @@ when run alone.
 One exception, by design: the Authsignal emulator's dev mailbox prints each "email" it
 sends (`[authsignal] [mailbox] to=... code=...`): that is the dev stack's stand-in for an
 inbox, not a log."""
+import json
 import re
 import uuid
 
@@ -49,3 +50,9 @@ def test_no_secret_in_any_log_line(devstack, record_property):
     print(f"log hygiene: {len(lines)} log lines, {checked} secret values looked for, {len(leaks)} found")
     assert not leaks, leaks[:10]
     assert len(lines) > 50  # the stack did log: the check had something to read
+    # The app's and the triggers' own lines are JSON objects (chalicelib/log_format), so the
+    # scan above read them field by field too.
+    structured = [json.loads(line.split("] ", 1)[1]) for line in stack_lines
+                  if line.startswith(("[app] {", "[cognito] {")) and '"level"' in line]
+    assert structured and all({"level", "message", "function", "requestId"} <= set(entry) for entry in structured)
+    assert {entry["function"] for entry in structured} >= {"api_handler", "create_auth_challenge"}

@@ -8,8 +8,9 @@ import logging
 
 from chalice import Blueprint
 
-from chalicelib import challenge  # settings and the gateways: imported by the triggers that use them
+from chalicelib import challenge, metrics  # settings and the gateways: imported by the triggers that use them
 from chalicelib.budget import network_budget
+from chalicelib.observe import observed
 
 bp = Blueprint(__name__)
 log = logging.getLogger(__name__)
@@ -21,6 +22,7 @@ def _respond(event, response):
 
 
 @bp.lambda_function(name="pre_sign_up")
+@observed("pre_sign_up")
 def pre_sign_up(event, context):
     from chalicelib import settings
 
@@ -29,6 +31,7 @@ def pre_sign_up(event, context):
 
 
 @bp.lambda_function(name="define_auth_challenge")
+@observed("define_auth_challenge")
 def define_auth_challenge(event, context):
     request = event["request"]
     decision = challenge.define(request.get("session") or [], request.get("userNotFound") is True)
@@ -36,6 +39,7 @@ def define_auth_challenge(event, context):
 
 
 @bp.lambda_function(name="create_auth_challenge")
+@observed("create_auth_challenge")
 @network_budget
 def create_auth_challenge(event, context):
     request = event["request"]
@@ -54,6 +58,7 @@ def create_auth_challenge(event, context):
 
 
 @bp.lambda_function(name="verify_auth_challenge_response")
+@observed("verify_auth_challenge_response")
 @network_budget
 def verify_auth_challenge_response(event, context):
     from chalicelib import authsignal_gateway, cognito_gateway, identity, settings
@@ -84,6 +89,8 @@ def verify_auth_challenge_response(event, context):
         )
     log.info("Challenge answer checked: correct=%s state=%s method=%s email_proven=%s (%s)",
              correct, validation.state, validation.verification_method, proof.proven, proof.reason)
+    if correct:
+        metrics.record("MethodProven", Method=metrics.method_name(validation.verification_method))
     if proof.proven:
         cognito_gateway.mark_email_verified(
             config.region, config.user_pool_id, event["userName"], config.cognito_endpoint_url

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from chalicelib import settings
 from chalicelib.cleanup import PENDING_GROUP, PENDING_GROUP_DESCRIPTION
+from triggers.alarms import StageAlarms
 
 # Cognito trigger -> the Chalice function name (`name=`) in triggers/__init__.py.
 TRIGGERS = {
@@ -247,7 +248,7 @@ def read_only(plan):
 class Connector:
     def __init__(self, project_dir, stage, pool_id=None, force=False, session=None,
                  environ=None, ask=None, out=print, session_minutes=SESSION_MINUTES,
-                 rate_limit=RATE_LIMIT, burst_limit=BURST_LIMIT):
+                 rate_limit=RATE_LIMIT, burst_limit=BURST_LIMIT, alarm_email=None):
         if not (isinstance(rate_limit, (int, float)) and isinstance(burst_limit, int)
                 and 0 < rate_limit <= 10000 and 0 < burst_limit <= 5000):
             raise ConnectError("The API's throttling needs a rate limit above 0 (requests per second, at most "
@@ -266,6 +267,7 @@ class Connector:
         self.environ = os.environ if environ is None else environ
         self.ask = ask
         self.out = out
+        self.alarm_email = alarm_email
         self.done = []
 
     # ------------------------------------------------------------------ reading
@@ -305,7 +307,7 @@ class Connector:
                 "No AWS credentials found: configure them (`aws configure`, AWS_PROFILE, or "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account you deployed to. Nothing was changed.")
         return {name: session.client(name, region_name=region)
-                for name in ("cognito-idp", "lambda", "ssm", "apigateway")}
+                for name in ("cognito-idp", "lambda", "ssm", "apigateway", "cloudwatch", "sns", "sts")}
 
     def _describe_pool(self, pool_id, where):
         try:
@@ -393,6 +395,11 @@ class Connector:
         clients = self._clients(self.region)
         self.idp, self.lam, self.ssm = clients["cognito-idp"], clients["lambda"], clients["ssm"]
         self.apigateway = clients["apigateway"]
+        account = next(iter(self.functions.values())).split(":")[4]
+        api_function = self.all_functions.get("api_handler", f":{self.name}").split(":")[-1]
+        self.stage_alarms = StageAlarms(clients["cloudwatch"], clients["sns"], stage=self.stage, region=self.region,
+                                        account=account, api_function=api_function, email=self.alarm_email)
+        self.stage_alarms.plan()
         self.rest_api_id = deployed["rest_api_id"]
         self.api_stage = self.config.get("api_gateway_stage", "api")
         self.stage_throttle = None
@@ -511,6 +518,7 @@ class Connector:
                          "the Authsignal secret key")
 
         self._throttle_api()
+        self.stage_alarms.apply(self.done)
         values = {
             "COGNITO_USER_POOL_ID": pool_id,
             "COGNITO_CLIENT_ID": self.client["ClientId"],

@@ -14,6 +14,7 @@ import os
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from triggers.alarms import StageAlarms
 from triggers.connect import TRIGGERS, ConnectError, Connector, policy_file, read_only, update_pool_request
 
 RECORDED = ("COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID")
@@ -36,6 +37,10 @@ class Disconnector(Connector):
                                "`connect` recorded to undo (pass --region to clean up its SSM parameters anyway).")
         clients = self._clients(self.region)
         self.idp, self.lam, self.ssm = clients["cognito-idp"], clients["lambda"], clients["ssm"]
+        account = clients["sts"].get_caller_identity()["Account"]
+        self.stage_alarms = StageAlarms(clients["cloudwatch"], clients["sns"], stage=self.stage, region=self.region,
+                                        account=account, api_function=self.name)
+        self.stage_alarms.plan()
         self.pool = None
         if pool_id:
             try:
@@ -79,6 +84,7 @@ class Disconnector(Connector):
         for name in self.params:
             self.ssm.delete_parameter(Name=name)
             self.done.append(f"deleted SSM parameter {name}")
+        self.stage_alarms.remove(self.done)
         self._forget()
 
     def _unwire(self, pool_id):
