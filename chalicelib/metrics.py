@@ -36,7 +36,10 @@ def record(name, value=1, unit="Count", *, clock=time.time, out=None, **dimensio
         **dims,
         name: value,
     }
-    print(json.dumps(line, separators=(",", ":")), file=out or sys.stdout, flush=True)
+    # One write per line: print() writes the newline apart, and the dev stack runs triggers in threads.
+    stream = out or sys.stdout
+    stream.write(json.dumps(line, separators=(",", ":")) + "\n")
+    stream.flush()
 
 
 def method_name(value):
