@@ -3,11 +3,12 @@
 Thin on purpose: the routes relay to `chalicelib`, the triggers live in `triggers/`.
 Nothing heavy (boto3, the Authsignal SDK) is imported until a call needs it.
 """
+import contextlib
 import time
 
 from chalice import Chalice, Response
 
-from chalicelib import http, log_format, metrics, observe, page, settings, signin
+from chalicelib import budget, http, log_format, metrics, observe, page, settings, signin
 from chalicelib.cognito_gateway import UserPoolClient
 from triggers import bp as triggers
 
@@ -24,21 +25,30 @@ def _misconfigured(error):
     return http.misconfigured()
 
 
-def get_config():
+@contextlib.contextmanager
+def configured():
+    """Settings and secrets read inside: a mistake (a missing setting, no AWS credentials, SSM's
+    AccessDenied) is 500 not_configured with the fix in the log; an SSM outage is 503."""
     try:
-        return settings.load()
+        yield
     except settings.SettingsError as error:
         raise _misconfigured(error) from None
+    except settings.SecretUnavailable as error:
+        app.log.warning("%s", error)
+        raise http.ApiError(503, "unavailable", "Sign-in is unavailable right now. Try again in a minute.") from None
+
+
+def get_config():
+    with configured():
+        return settings.load()
 
 
 def get_pool():
     global _pool
     config = get_config()
     if _pool is None or _pool.config != config:
-        try:
+        with configured():  # e.g. the client secret's setting, read from SSM
             _pool = UserPoolClient(config)
-        except settings.SettingsError as error:  # e.g. the client secret's setting
-            raise _misconfigured(error) from None
     return _pool
 
 
@@ -49,7 +59,8 @@ def guard(request, get_response):
     log_format.request_id.set(request.context.get("requestId") or getattr(app.lambda_context, "aws_request_id", None))
     try:
         http.guard_request(request)
-        response = get_response(request)
+        with budget.deadline(budget.API_NETWORK_SECONDS):  # every AWS and Authsignal call, retries included
+            response = get_response(request)
     except http.ApiError as error:
         response = http.error_response(error.status, error.code, error.message, error.headers)
     response = http.with_security_headers(http.normalize(response))
@@ -147,7 +158,8 @@ def me():
 def passkey_token():
     http.require_own_origin(app.current_request)
     http.json_object(app.current_request)
-    return signin.passkey_token(get_pool(), http.bearer_token(app.current_request), now=time.time())
+    with configured():  # the Authsignal key, from SSM on first use
+        return signin.passkey_token(get_pool(), http.bearer_token(app.current_request), now=time.time())
 
 
 def _with_cookie(answer, cookie):

@@ -1,16 +1,17 @@
-"""AWS JSON 1.1 over the standard library: one POST per call, SigV4 where AWS needs it.
+"""AWS JSON 1.1 over the standard library: one POST per attempt, SigV4 where AWS needs it.
 
 Why not boto3: creating a client loads botocore's service model and endpoint data, about
 ten times the CPU of `import chalice`, inside every cold start a person waits on (see
 docs/design.md, "Cold starts"). The wire protocol is small: `POST /` with
 `X-Amz-Target: <prefix>.<Operation>`, a JSON body, and errors as
 `{"__type": ..., "message": ...}`. Behaviour matches the boto3 client it replaces (botocore
-1.44, retries off): errors parsed as botocore parses them, each socket operation under a
-connect or read timeout, no retries, one kept-alive connection per host and thread
-(chalicelib.outbound).
+1.44, standard retry mode): errors parsed as botocore parses them, each socket operation under
+a connect or read timeout, retries as botocore makes them but inside the caller's budget
+(chalicelib.aws_retry), credentials and endpoints found as botocore finds them
+(chalicelib.aws_credentials, chalicelib.aws_endpoints), one kept-alive connection per host and
+thread (chalicelib.outbound).
 """
 import json
-import os
 
 from chalicelib import outbound
 
@@ -20,41 +21,65 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 class AwsError(Exception):
     """The service answered with an error; `code` is its exception name (botocore's Error.Code)."""
 
-    def __init__(self, code, message):
+    def __init__(self, code, message, status=400):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.status = status
 
 
 class AwsUnavailable(Exception):
-    """No answer: refused, reset, timed out, or no credentials to sign with."""
+    """No answer: refused, reset or timed out."""
+
+
+class AwsNoCredentials(AwsUnavailable):
+    """No credentials to sign with (nothing was sent); the message says what to do."""
 
 
 def endpoint(service, region):
-    """The service's regional HTTPS endpoint (what botocore resolves for these services)."""
-    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    return f"https://{service}.{region}.{suffix}"
+    """The service's endpoint as botocore resolves it (environment, FIPS, partition)."""
+    from chalicelib import aws_endpoints
+
+    return aws_endpoints.endpoint(service, region)
 
 
-def call(url, target, params, connect_timeout, read_timeout, sign=None):
-    """POST one operation; returns the parsed JSON answer.
+def call(url, target, params, connect_timeout, read_timeout, sign=None, safe=False, **effects):
+    """POST one operation, retried as botocore's standard mode would; returns the parsed JSON answer.
 
     `target` is the whole X-Amz-Target value; `sign` is `(region, service)` for an
-    operation that needs SigV4, with credentials from the environment (as Lambda sets them).
-    Raises AwsError for an error answer, AwsUnavailable when there is none. Inside a
-    trigger the timeouts are also cut to what is left of its network budget."""
+    operation that needs SigV4. `safe` says whether the operation may be repeated after AWS
+    may have acted on it (see docs/design.md, "AWS calls"); if not, only a throttle or a
+    connection that never opened is retried. Raises AwsError for an error answer,
+    AwsUnavailable when there is none, AwsNoCredentials when it cannot sign. Inside a budget
+    (chalicelib.budget) the timeouts, the retries and their backoff all fit in what is left.
+    `effects` (sleep, random, left, quota) are for tests."""
     from urllib.parse import urlsplit
+
+    from chalicelib import aws_retry
 
     body = json.dumps(params).encode()
     headers = {"Host": urlsplit(url).netloc, "Content-Type": CONTENT_TYPE, "X-Amz-Target": target}
     if sign:
-        headers.update(sigv4_headers(body, headers, *sign))
-    try:
-        status, _, data = outbound.post(url, headers, body, connect_timeout, read_timeout)
-    except outbound.Unavailable as error:
-        raise AwsUnavailable(str(error)) from None
-    if status >= 300:
-        raise _error(status, data)
+        from chalicelib import aws_credentials
+
+        try:
+            credentials = aws_credentials.current()
+        except aws_credentials.NoCredentials as error:
+            raise AwsNoCredentials(str(error)) from None
+
+    def attempt():
+        signed = {**headers, **sigv4_headers(body, headers, *sign, credentials=credentials)} if sign else headers
+        try:
+            status, answer_headers, data = outbound.post(url, signed, body, connect_timeout, read_timeout)
+        except outbound.Unavailable as error:
+            raise aws_retry.Failure(AwsUnavailable(str(error)), unavailable=True, sent=error.sent) from None
+        if status >= 300:
+            error = _error(status, data)
+            raise aws_retry.Failure(error, code=error.code, status=status,
+                                    retry_after_ms=answer_headers.get("x-amz-retry-after"))
+        return data
+
+    data, _ = aws_retry.run(attempt, safe, **effects)
     parsed = _json(data)
     return parsed if isinstance(parsed, dict) else {}  # botocore keeps only the output shape's members
 
@@ -76,25 +101,26 @@ def _error(status, data):
 
     stripped = data.strip()
     if status >= 500 and (not stripped or stripped.startswith(b"<html>")):
-        return AwsError(str(status), http.client.responses.get(status, ""))
+        return AwsError(str(status), http.client.responses.get(status, ""), status)
     body = _json(data)
     body = body if isinstance(body, dict) else {"message": body} if isinstance(body, str) else {}
     code = str(body.get("__type") or status)
     code = code.split(":", 1)[0].rsplit("#", 1)[-1]  # "com.amazonaws...#NameException:..."
-    return AwsError(code, body.get("message", body.get("Message", "")))
+    return AwsError(code, body.get("message", body.get("Message", "")), status)
 
 
-def sigv4_headers(body, headers, region, service, now=None):
-    """Signature Version 4 headers for a POST to `/` (tests check it against botocore's signer)."""
+def sigv4_headers(body, headers, region, service, now=None, credentials=None):
+    """Signature Version 4 headers for a POST to `/` (tests check it against botocore's signer).
+    `credentials` default to chalicelib.aws_credentials.current()."""
     import datetime
     import hashlib
     import hmac
 
-    access_key = os.environ.get("AWS_ACCESS_KEY_ID")
-    secret_key = os.environ.get("AWS_SECRET_ACCESS_KEY")
-    if not (access_key and secret_key):
-        raise AwsUnavailable("NoCredentialsError")
-    token = os.environ.get("AWS_SESSION_TOKEN")
+    if credentials is None:
+        from chalicelib import aws_credentials
+
+        credentials = aws_credentials.current()
+    access_key, secret_key, token = credentials
     amz_date = (now or datetime.datetime.now(datetime.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
     added = {"X-Amz-Date": amz_date, **({"X-Amz-Security-Token": token} if token else {})}
     signed = {name.lower(): " ".join(str(value).split()) for name, value in {**headers, **added}.items()}

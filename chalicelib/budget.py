@@ -1,19 +1,37 @@
-"""A trigger's network budget: all its calls together end within `TRIGGER_NETWORK_SECONDS`.
+"""Network budgets: all the calls of one trigger, or of one API request, end within a deadline.
 
 Cognito waits 5 s for a trigger, cold start included, then invokes it again (3 attempts).
-Each call keeps its own (connect, read) timeouts; inside a trigger they are also cut to what
-is left of the budget, so a trigger's worst case is its cold start plus this budget however
-many calls it makes (`make bench` prints both per trigger).
+Each call keeps its own (connect, read) timeouts; inside a budget they are also cut to what
+is left of it, so a trigger's worst case is its cold start plus this budget however many calls
+(and retries: chalicelib.aws_retry) it makes (`make bench` prints both per trigger).
+
+An API request has a budget too (`API_NETWORK_SECONDS`): API Gateway gives up at 29 s, and
+/auth/start makes up to four Cognito calls of up to 10 s each, plus their retries.
 """
+import contextlib
 import functools
 import threading
 import time
 
 TRIGGER_NETWORK_SECONDS = 3.0
+# Half of API Gateway's 29 s: what the route's calls, their retries and their backoff may take
+# together. The other half covers a cold start and the /auth/start floor with room to spare.
+API_NETWORK_SECONDS = 14.0
 # Below this a call cannot succeed; it still goes out and times out at once.
 _FLOOR_SECONDS = 0.001
 
 _local = threading.local()
+
+
+@contextlib.contextmanager
+def deadline(seconds, clock=time.monotonic):
+    """Every call inside ends within `seconds` (or the enclosing budget, if that ends sooner)."""
+    outer = getattr(_local, "until", None)
+    _local.until = clock() + seconds if outer is None else min(outer, clock() + seconds)
+    try:
+        yield
+    finally:
+        _local.until = outer
 
 
 def network_budget(handler):
@@ -21,26 +39,30 @@ def network_budget(handler):
 
     @functools.wraps(handler)
     def run(event, context):
-        _local.until = time.monotonic() + TRIGGER_NETWORK_SECONDS
-        try:
+        with deadline(TRIGGER_NETWORK_SECONDS):
             return handler(event, context)
-        finally:
-            _local.until = None
 
     return run
 
 
-def timeouts(connect, read):
-    """(connect, read) for the next call: as given outside a trigger; inside, cut so that
-    both together fit in what is left, shared in their own proportion."""
+def left(clock=time.monotonic):
+    """Seconds left of this thread's budget, or None outside one."""
     until = getattr(_local, "until", None)
-    if until is None:
+    return None if until is None else until - clock()
+
+
+def timeouts(connect, read):
+    """(connect, read) for the next call: as given outside a budget; inside, cut so that
+    both together fit in what is left, shared in their own proportion."""
+    remaining = left()
+    if remaining is None:
         return connect, read
-    left = max(until - time.monotonic(), _FLOOR_SECONDS)
-    if connect + read <= left:
+    remaining = max(remaining, _FLOOR_SECONDS)
+    if connect + read <= remaining:
         return connect, read
     _local.exhausted = True  # this call gets less than its own timeouts
-    return max(left * connect / (connect + read), _FLOOR_SECONDS), max(left * read / (connect + read), _FLOOR_SECONDS)
+    return (max(remaining * connect / (connect + read), _FLOOR_SECONDS),
+            max(remaining * read / (connect + read), _FLOOR_SECONDS))
 
 
 def exhausted():

@@ -19,6 +19,19 @@ TRIGGER_CONNECT_TIMEOUT_SECONDS = 0.5
 TRIGGER_TIMEOUT_SECONDS = 1.5
 # botocore refuses these before sending (its minimum lengths); Cognito would refuse the same.
 MIN_LENGTHS = {"Session": 20}
+# Which operations may be repeated after Cognito may have acted on them (any retryable failure,
+# as botocore retries); the others are retried only after a throttle or a connection that never
+# opened. Why, per operation: docs/design.md, "AWS calls: retries".
+SAFE_TO_REPEAT = {
+    "InitiateAuth": True,  # each call starts a new session; the triggers' effects are repeatable
+    "SignUp": True,  # a repeat after a lost success answers UsernameExists, which start() expects
+    "RespondToAuthChallenge": False,  # it uses up the Session: a repeat would be "used once"
+    "GetUser": True,
+    "RevokeToken": True,
+    "AdminUpdateUserAttributes": True,  # sets email_verified to true: the same state again
+    "AdminAddUserToGroup": True,
+    "AdminRemoveUserFromGroup": True,
+}
 
 
 class CognitoError(Exception):
@@ -34,6 +47,10 @@ class CognitoUnavailable(Exception):
     """Cognito could not be reached or did not answer in time."""
 
 
+class CognitoNotConfigured(CognitoUnavailable):
+    """A signed call found no AWS credentials; the message says what to set (never a key)."""
+
+
 def _call(region, endpoint_url, operation, params, connect_timeout, read_timeout, signed=False):
     from chalicelib import aws_json
 
@@ -44,9 +61,12 @@ def _call(region, endpoint_url, operation, params, connect_timeout, read_timeout
         return aws_json.call(
             endpoint_url or aws_json.endpoint("cognito-idp", region), TARGET + operation, params,
             connect_timeout, read_timeout, sign=(region, "cognito-idp") if signed else None,
+            safe=SAFE_TO_REPEAT.get(operation, False),
         )
     except aws_json.AwsError as error:
         raise CognitoError(error.code, error.message) from None
+    except aws_json.AwsNoCredentials as error:
+        raise CognitoNotConfigured(f"Cognito {operation} was not sent: {error}") from None
     except aws_json.AwsUnavailable as error:
         raise CognitoUnavailable(str(error)) from None
 

@@ -1,7 +1,8 @@
 """HTTP requests on the standard library, for the gateways (Cognito, SSM, Authsignal).
 
 One kept-alive connection per host and thread; a connect and a read timeout per call, cut to
-a trigger's network budget (chalicelib.budget); no retries: a failed call is the caller's answer.
+the trigger's or request's network budget (chalicelib.budget). No retries here: the AWS client
+retries as botocore does (chalicelib.aws_retry); Authsignal's calls are not retried.
 """
 import http.client
 import threading
@@ -12,7 +13,12 @@ from chalicelib import budget
 
 
 class Unavailable(Exception):
-    """No answer: refused, reset or timed out."""
+    """No answer: refused, reset or timed out. `sent` is False when no connection was made,
+    so the server cannot have seen the request (what makes any call safe to retry)."""
+
+    def __init__(self, reason, sent=True):
+        super().__init__(reason)
+        self.sent = sent
 
 
 _local = threading.local()
@@ -48,10 +54,14 @@ def post(url, headers, body, connect_timeout, read_timeout, method="POST"):
 def _send(parts, method, headers, body, connect_timeout, read_timeout):
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     conn = _connection(parts.scheme, parts.netloc, connect_timeout)
-    try:
-        if conn.sock is None:
+    if conn.sock is None:
+        try:
             conn.timeout = connect_timeout  # TCP connect and TLS handshake
             conn.connect()
+        except (OSError, http.client.HTTPException) as error:
+            conn.close()
+            raise Unavailable(type(error).__name__, sent=False) from None
+    try:
         conn.sock.settimeout(read_timeout)
         conn.request(method, path, body, {"Host": parts.netloc, **headers})
         response = conn.getresponse()

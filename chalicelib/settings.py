@@ -226,19 +226,42 @@ def _check_endpoints(settings):
             )
 
 
+class SecretUnavailable(RuntimeError):
+    """SSM did not answer (an outage, not a mistake): the caller answers 503."""
+
+
+# SSM's answers that mean the stage or the role is wrong, and what to check for each.
+_SSM_FIXES = {
+    "ParameterNotFound": "no parameter has that name in this account and region: check the stage's {setting}",
+    "AccessDeniedException": ("the credentials may not read it: the function's role (or, for `chalice local`, "
+                              "your profile) needs ssm:GetParameter on it and kms:Decrypt on its key"),
+    "UnrecognizedClientException": "the credentials are not valid in this account (an expired session?)",
+    "InvalidSignatureException": "the credentials' secret key does not match their access key",
+    "ExpiredTokenException": "the session credentials have expired: renew them (e.g. `aws sso login`)",
+}
+
+
 @lru_cache(maxsize=None)
-def _ssm_parameter(name, region):
+def _ssm_parameter(name, region, setting):
     # Through the same small client as Cognito (not boto3: its client alone is most of a
-    # cold start); AWS_ENDPOINT_URL_SSM / AWS_ENDPOINT_URL as botocore reads them.
+    # cold start); its endpoint as botocore resolves it (AWS_ENDPOINT_URL_SSM, FIPS, partitions).
+    # GetParameter only reads: safe to retry (chalicelib.aws_retry).
     from chalicelib import aws_json
 
-    url = os.environ.get("AWS_ENDPOINT_URL_SSM") or os.environ.get("AWS_ENDPOINT_URL") or aws_json.endpoint("ssm", region)
     try:
-        answer = aws_json.call(url, "AmazonSSM.GetParameter", {"Name": name, "WithDecryption": True},
-                               SSM_CONNECT_TIMEOUT_SECONDS, SSM_TIMEOUT_SECONDS, sign=(region, "ssm"))
+        answer = aws_json.call(aws_json.endpoint("ssm", region), "AmazonSSM.GetParameter",
+                               {"Name": name, "WithDecryption": True},
+                               SSM_CONNECT_TIMEOUT_SECONDS, SSM_TIMEOUT_SECONDS, sign=(region, "ssm"), safe=True)
+    except aws_json.AwsNoCredentials as error:
+        raise SettingsError(f"SSM parameter {name} ({setting}) could not be read: {error}") from None
+    except aws_json.AwsUnavailable as error:
+        raise SecretUnavailable(f"SSM did not answer for parameter {name} ({error})") from None
     except aws_json.AwsError as error:
-        raise SettingsError(f"SSM parameter {name} could not be read ({error.code}): check its name "
-                            "in the stage's *_PARAM setting and the function's role.") from None
+        if error.status >= 500 or error.code in ("ThrottlingException", "InternalServerError"):
+            raise SecretUnavailable(f"SSM failed for parameter {name} ({error.code})") from None
+        fix = _SSM_FIXES.get(error.code, "check its name in the stage's {setting} and the function's role")
+        raise SettingsError(f"SSM parameter {name} could not be read ({error.code}): "
+                            + fix.format(setting=setting) + ".") from None
     return answer["Parameter"]["Value"]
 
 
@@ -253,4 +276,4 @@ def secret(name, region):
             f"Setting {name} is missing: set {name}_PARAM to its SSM Parameter Store "
             f"name (SecureString), or {name} for the offline dev stack."
         )
-    return _ssm_parameter(parameter, region)
+    return _ssm_parameter(parameter, region, name + "_PARAM")

@@ -12,7 +12,7 @@ import unicodedata
 
 from chalicelib import authsignal_gateway, identity, metrics
 from chalicelib.authsignal_gateway import BLOCKED, MISCONFIGURED, UNAVAILABLE
-from chalicelib.cognito_gateway import CognitoError, CognitoUnavailable
+from chalicelib.cognito_gateway import CognitoError, CognitoNotConfigured, CognitoUnavailable
 from chalicelib.http import SIGN_IN_AGAIN, ApiError, misconfigured
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,9 @@ def _unavailable(what="Sign-in"):
 
 def _map_error(error, unauthorized_message):
     """Cognito's answer → the API's error, without leaking which users exist."""
+    if isinstance(error, CognitoNotConfigured):
+        log.error("Misconfigured: %s", error)
+        return misconfigured()
     if isinstance(error, CognitoUnavailable):
         log.warning("Cognito unreachable: %s", error)
         return _unavailable()

@@ -148,3 +148,39 @@ def emu():
 def sdk(emu):
     """The real `authsignal` SDK pointed at `emu`."""
     return emu.client()
+
+
+CREDENTIAL_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                        "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN")
+
+
+@pytest.fixture
+def no_aws_credentials(monkeypatch, tmp_path):
+    """No credentials anywhere botocore's chain looks: no variables, empty config files, no
+    instance metadata (its probe would wait on a timeout). Returns the two (empty) files."""
+    from chalicelib import aws_credentials
+
+    for name in CREDENTIAL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    config, credentials = tmp_path / "aws-config", tmp_path / "aws-credentials"
+    config.write_text("")
+    credentials.write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    aws_credentials.forget()
+    yield config, credentials
+    aws_credentials.forget()
+
+
+@pytest.fixture
+def aws_profile(no_aws_credentials, monkeypatch):
+    """Only a named profile in temporary config files, selected by AWS_PROFILE (as a developer
+    has after `aws configure --profile`); no credential variables. Returns its keys."""
+    config, credentials = no_aws_credentials
+    keys = {"aws_access_key_id": "AKIAPROFILEONLY0001", "aws_secret_access_key": "profile-secret-never-logged"}
+    config.write_text("[profile passwordless-dev]\nregion = us-east-1\n")
+    credentials.write_text("[passwordless-dev]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()))
+    monkeypatch.setenv("AWS_PROFILE", "passwordless-dev")
+    return keys

@@ -217,7 +217,8 @@ def test_sign_out_without_a_cookie_still_clears_it(client):
 
 
 def test_cognito_throttling_is_429(client, devstack, email):
-    devstack.fault("cognito", "InitiateAuth", "TooManyRequestsException")
+    # One throttle is retried (tests/test_signin_retries.py); three outlast the retries.
+    devstack.fault("cognito", "InitiateAuth", "TooManyRequestsException", count=3)
     assert_error(post(client, "/auth/start", {"email": email}), 429, "throttled")
     assert post(client, "/auth/start", {"email": email}).status_code == 200
 

@@ -94,7 +94,7 @@ def test_errors_read_as_botocore_reads_them(status, body):
     expected = JSONParser().parse({"status_code": status, "headers": {}, "body": body}, None)["Error"]
     with serving((status, body)) as (_, url):
         with pytest.raises(aws_json.AwsError) as raised:
-            call(url)
+            call(url, max_attempts=1)  # the first answer, as read (retries: tests/test_aws_retry.py)
     assert (raised.value.code, raised.value.message) == (expected["Code"], expected["Message"])
 
 
@@ -154,15 +154,17 @@ def test_sigv4_matches_botocore(monkeypatch, token):
     assert ours.get("X-Amz-Security-Token") == token
 
 
-def test_a_signed_call_without_credentials_is_unavailable(monkeypatch):
-    monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+def test_a_signed_call_without_credentials_sends_nothing_and_says_what_to_set(no_aws_credentials):
     with serving() as (server, url):
-        with pytest.raises(aws_json.AwsUnavailable, match="NoCredentialsError"):
+        with pytest.raises(aws_json.AwsNoCredentials, match="AWS_PROFILE") as raised:
             call(url, sign=("us-east-1", "cognito-idp"))
         assert server.requests == []
+    assert isinstance(raised.value, aws_json.AwsUnavailable)  # callers that only know outages still catch it
 
 
-def test_endpoints():
+def test_endpoints(monkeypatch):
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SSM", "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+                 "AWS_USE_FIPS_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
     assert aws_json.endpoint("cognito-idp", "eu-west-1") == "https://cognito-idp.eu-west-1.amazonaws.com"
-    assert aws_json.endpoint("ssm", "cn-north-1") == "https://ssm.cn-north-1.amazonaws.com.cn"
+    assert aws_json.endpoint("ssm", "cn-north-1") == "https://ssm.cn-north-1.amazonaws.com.cn"  # more: test_aws_endpoints

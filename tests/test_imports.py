@@ -55,3 +55,34 @@ assert triggers.pre_sign_up(event, None)['response']['autoConfirmUser'] is True
 def test_create_trigger_does_load_the_authsignal_sdk():
     # The check above could pass by never loading anything; this shows it can see an import.
     assert "authsignal" in loaded_after("from chalicelib import authsignal_gateway\nimport authsignal.client")
+
+
+ENV_CREDENTIALS_CALL = """
+import os, socket
+os.environ.update(AWS_ACCESS_KEY_ID='ASIALAMBDA', AWS_SECRET_ACCESS_KEY='s', AWS_SESSION_TOKEN='t',
+                  AWS_USE_FIPS_ENDPOINT='true')
+from chalicelib import aws_json
+assert aws_json.endpoint('ssm', 'eu-west-1') == 'https://ssm-fips.eu-west-1.amazonaws.com'
+sock = socket.socket(); sock.bind(('127.0.0.1', 0)); port = sock.getsockname()[1]; sock.close()
+try:  # signed, refused, retried: the whole path of a Lambda's SSM read
+    aws_json.call(f'http://127.0.0.1:{port}', 'AmazonSSM.GetParameter', {}, 0.2, 0.2, sign=('eu-west-1', 'ssm'),
+                  safe=True, random=lambda: 0)
+except aws_json.AwsUnavailable:
+    pass
+"""
+
+
+def test_a_signed_call_with_the_lambdas_env_credentials_loads_no_sdk():
+    # Lambda sets the role's credentials in the environment: botocore's chain is never asked.
+    assert loaded_after(ENV_CREDENTIALS_CALL) == []
+
+
+def test_without_env_credentials_botocores_chain_is_asked():
+    # The check above could pass by never looking: without the variables, botocore is loaded.
+    code = ENV_CREDENTIALS_CALL.replace("AWS_ACCESS_KEY_ID='ASIALAMBDA', AWS_SECRET_ACCESS_KEY='s', ", "")
+    code = "import os\nos.environ.update(AWS_EC2_METADATA_DISABLED='true', AWS_CONFIG_FILE='/dev/null', " \
+           "AWS_SHARED_CREDENTIALS_FILE='/dev/null')\n" + code.replace(
+               "except aws_json.AwsUnavailable:", "except aws_json.AwsUnavailable:  # AwsNoCredentials")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        code = f"os.environ.pop({name!r}, None)\n" + code
+    assert "botocore" in loaded_after("import os\n" + code)

@@ -15,6 +15,7 @@ import uuid
 import pytest
 import requests
 
+from chalicelib import aws_retry, budget
 from tests.conftest import ROOT, free_port
 from tests.security_helpers import (
     EXTRA_LOG_LINES, User, assert_error, assert_not_signed_in, authsignal_token, capture_in_process_logs, remember,
@@ -25,7 +26,17 @@ pytestmark = pytest.mark.devstack
 # Generous: these are not performance tests. The designed bounds are 1.5 s per Authsignal
 # call (inside Cognito's 5 s trigger limit) and 8 s for a Cognito read.
 DEADLINE_SECONDS = 10
-COGNITO_TIMEOUT_DEADLINE_SECONDS = 15
+# A Cognito call that times out is retried (as botocore retries it) within the request's budget.
+COGNITO_TIMEOUT_DEADLINE_SECONDS = budget.API_NETWORK_SECONDS + 3
+
+
+def outlasting(fault, safe_to_repeat=True):
+    """How many faults make a Cognito call fail for good: enough to outlast our retries (as
+    botocore's standard mode makes them) when the fault is retried, else one."""
+    status = 500 if fault == "InternalErrorException" else 400
+    retried = aws_retry.kind(fault, status) is not None and (safe_to_repeat or aws_retry.kind(fault, status)
+                                                            == aws_retry.THROTTLING)
+    return aws_retry.MAX_ATTEMPTS if retried else 1
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -89,7 +100,7 @@ def test_authsignal_fault_during_verify(devstack, user, fault):
 @pytest.mark.parametrize("fault,status", [("TooManyRequestsException", 429), ("InternalErrorException", 503)])
 def test_cognito_fault_on_initiate_auth(devstack, user, fault, status):
     user.sign_in()  # a returning user: start is one InitiateAuth
-    devstack.fault("cognito", "InitiateAuth", fault)
+    devstack.fault("cognito", "InitiateAuth", fault, outlasting(fault))
     response, elapsed = _timed(lambda: user.post("/auth/start", {"email": user.email}))
     assert_clear_failure(response, elapsed, status)
     user.sign_in()
@@ -97,7 +108,7 @@ def test_cognito_fault_on_initiate_auth(devstack, user, fault, status):
 
 @pytest.mark.parametrize("fault,status", [("TooManyRequestsException", 429), ("InternalErrorException", 503)])
 def test_cognito_fault_on_sign_up(devstack, user, fault, status):
-    devstack.fault("cognito", "SignUp", fault)
+    devstack.fault("cognito", "SignUp", fault, outlasting(fault))
     response, elapsed = _timed(lambda: user.post("/auth/start", {"email": user.email}))
     assert_clear_failure(response, elapsed, status)
     user.sign_in()
@@ -107,7 +118,7 @@ def test_cognito_fault_on_sign_up(devstack, user, fault, status):
 def test_cognito_fault_on_respond_to_auth_challenge(devstack, user, fault, status):
     challenge = user.start()
     token = user.prove(challenge["challengeUrl"])
-    devstack.fault("cognito", "RespondToAuthChallenge", fault)
+    devstack.fault("cognito", "RespondToAuthChallenge", fault, outlasting(fault, safe_to_repeat=False))
     response, elapsed = _timed(lambda: user.finish(challenge["session"], token))
     assert_clear_failure(response, elapsed, status)
     # Refused before Cognito looked at the session: the same answer, sent again, signs in.
@@ -118,7 +129,8 @@ def test_cognito_fault_inside_verify_trigger(devstack, user):
     """The Verify trigger's own admin call (marking the email verified) fails."""
     challenge = user.start()
     token = user.prove(challenge["challengeUrl"])
-    devstack.fault("cognito", "AdminUpdateUserAttributes", "InternalErrorException")
+    devstack.fault("cognito", "AdminUpdateUserAttributes", "InternalErrorException",
+                   outlasting("InternalErrorException"))
     response, elapsed = _timed(lambda: user.finish(challenge["session"], token))
     assert_clear_failure(response, elapsed, 503)
     user.sign_in()
@@ -127,7 +139,7 @@ def test_cognito_fault_inside_verify_trigger(devstack, user):
 @pytest.mark.parametrize("fault,status", [("TooManyRequestsException", 429), ("InternalErrorException", 503)])
 def test_cognito_fault_on_refresh(devstack, user, fault, status):
     _, cookie = user.sign_in()
-    devstack.fault("cognito", "InitiateAuth", fault)
+    devstack.fault("cognito", "InitiateAuth", fault, outlasting(fault))
     response, elapsed = _timed(lambda: user.with_cookie("/auth/refresh", cookie))
     assert_clear_failure(response, elapsed, status)
     assert user.with_cookie("/auth/refresh", cookie).json()["status"] == "SIGNED_IN"
@@ -135,7 +147,7 @@ def test_cognito_fault_on_refresh(devstack, user, fault, status):
 
 def test_cognito_fault_on_get_user(devstack, user):
     body, _ = user.sign_in()
-    devstack.fault("cognito", "GetUser", "InternalErrorException")
+    devstack.fault("cognito", "GetUser", "InternalErrorException", outlasting("InternalErrorException"))
     response, elapsed = _timed(lambda: user.me(body["accessToken"]))
     assert_clear_failure(response, elapsed, 503)
     assert user.me(body["accessToken"]).json()["email"] == user.email
@@ -146,7 +158,7 @@ def test_cognito_fault_on_revoke(devstack, user, fault):
     """Sign-out clears the cookie whatever RevokeToken answers; the failure goes to the log
     (the dev stack's app output), not to the user."""
     body, cookie = user.sign_in()
-    devstack.fault("cognito", "RevokeToken", fault)
+    devstack.fault("cognito", "RevokeToken", fault, outlasting(fault))
     logged = len(devstack.log)
     response, elapsed = _timed(lambda: user.with_cookie("/auth/sign-out", cookie))
     assert response.status_code == 204 and not response.text, (response.status_code, response.text[:300])
@@ -163,11 +175,18 @@ def test_cognito_fault_on_revoke(devstack, user, fault):
 
 
 def test_cognito_timing_out(devstack, user):
+    from devstack.cognito.server import FAULT_TIMEOUT_SECONDS
+
     user.sign_in()
-    devstack.fault("cognito", "InitiateAuth", "timeout")  # the emulator sleeps 10 s
+    # The emulator holds each faulty call 10 s: the first attempt times out at 8 s (our read
+    # timeout), the retries' timeouts are cut to what is left of the request's 14 s budget.
+    devstack.fault("cognito", "InitiateAuth", "timeout", outlasting("RequestTimeout"))
+    began = time.monotonic()
     response, elapsed = _timed(lambda: user.post("/auth/start", {"email": user.email}))
     assert_clear_failure(response, elapsed, 503, deadline=COGNITO_TIMEOUT_DEADLINE_SECONDS)
     user.sign_in()
+    # Each held call then runs (its triggers too): let them finish before the next test counts.
+    time.sleep(max(0.0, began + budget.API_NETWORK_SECONDS + FAULT_TIMEOUT_SECONDS + 1 - time.monotonic()))
 
 
 # ------------------------------------------------------------------ refused connections

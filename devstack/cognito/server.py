@@ -1,6 +1,8 @@
 """HTTP front: the AWS JSON 1.1 protocol, the JWKS and the dev endpoints."""
 
 import json
+import socket
+import struct
 import threading
 import time
 import traceback
@@ -123,9 +125,10 @@ class Emulator:
         operation, fault, count = body.get("operation"), body.get("fault"), body.get("count", 1)
         if not isinstance(operation, str) or operation not in self.operations:
             raise ValueError("operation must be one of %s" % sorted(self.operations))
-        if not isinstance(fault, str) or not (fault == "timeout" or fault.endswith("Exception")):
-            raise ValueError('fault must be an exception name such as '
-                             '"TooManyRequestsException" or "timeout"')
+        if not isinstance(fault, str) or not (fault in ("timeout", "reset") or fault.endswith("Exception")):
+            raise ValueError('fault must be an exception name such as "TooManyRequestsException" '
+                             '(InternalErrorException answers 500), "timeout" or "reset" (the '
+                             'connection is reset after the request is read, with no answer)')
         if isinstance(count, bool) or not isinstance(count, int) or count < 0:
             raise ValueError("count must be a non-negative integer")
         with self._lock:
@@ -314,6 +317,12 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, answer)
         self._log("POST " + path, status, started)
 
+    def _reset(self) -> None:
+        """Drop the connection with a TCP RST (SO_LINGER 0), as a load balancer or a crash would."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+        self.close_connection = True
+
     def _aws_error(self, code: str, message: str, status: Optional[int] = None) -> None:
         self._send(status or status_for(code), {"__type": code, "message": message}, CONTENT_TYPE)
 
@@ -337,6 +346,10 @@ class Handler(BaseHTTPRequestHandler):
             fault = self.emulator.take_fault(operation)
             if fault == "timeout":
                 time.sleep(FAULT_TIMEOUT_SECONDS)
+            elif fault == "reset":
+                self._reset()
+                self._log(operation, 0, started, "reset")
+                return
             elif fault:
                 raise CognitoError(fault, "Injected fault: %s" % fault, status_for(fault))
             if needs_auth and not self.headers.get("Authorization", "").startswith("AWS4-"):
