@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from chalicelib import aws_retry
+
 from tests.conftest import ROOT, production_sdk_url  # `browser`: one Chromium per session, in conftest
 
 pytestmark = [pytest.mark.browser, pytest.mark.devstack]
@@ -324,7 +326,8 @@ def test_the_dialogs_cancel_button_hands_back_no_token(open_page, browser_stack,
 @pytest.mark.parametrize("screen", ["desktop", "phone"])
 def test_an_outage_is_a_friendly_error_and_the_form_works_again(open_page, browser_stack, email, screen):
     page, watch = open_page(screen)
-    browser_stack.fault("cognito", "InitiateAuth", "InternalErrorException")
+    # Enough faults to outlast the client's retries (botocore's standard mode: 3 attempts).
+    browser_stack.fault("cognito", "InitiateAuth", "InternalErrorException", count=aws_retry.MAX_ATTEMPTS)
     page.get_by_label("Email").fill(email)
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("status")).to_have_text("Sign-in is unavailable right now. Try again in a minute.")
