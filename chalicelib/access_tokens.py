@@ -70,28 +70,31 @@ MALFORMED = ("invalid_token", "The access token is malformed. " + SIGN_IN_AGAIN)
 
 class KeySet:
     """The pool's published keys, by `kid`: fetched on first use, then refreshed only for a
-    `kid` it does not hold, at most once per `refresh_interval` seconds (by `clock`)."""
+    `kid` it does not hold, at most once per `refresh_interval` seconds (by `clock`). The
+    first fetch does not count: a key rotated just after a cold start is still found."""
 
     def __init__(self, load: Callable[[], dict], clock: Callable[[], float],
                  refresh_interval: float = REFRESH_INTERVAL_SECONDS):
         self._load, self._clock, self._interval = load, clock, refresh_interval
         self._keys: dict | None = None
-        self._last_fetch: float | None = None
+        self._last_refresh: float | None = None
         self._lock = threading.Lock()
         self.fetches = 0
 
     def key(self, kid):
         """The public key for `kid`, or None (unknown even after the refresh it is allowed)."""
         with self._lock:
-            if self._keys is None or (kid not in self._keys and self._may_refresh()):
-                self._refresh()
+            if self._keys is None:
+                self._fetch()
+            elif kid not in self._keys and self._may_refresh():
+                self._last_refresh = self._clock()  # even if it fails: a down JWKS is not hammered
+                self._fetch()
             return self._keys.get(kid)
 
     def _may_refresh(self):
-        return self._last_fetch is None or self._clock() - self._last_fetch >= self._interval
+        return self._last_refresh is None or self._clock() - self._last_refresh >= self._interval
 
-    def _refresh(self):
-        self._last_fetch = self._clock()
+    def _fetch(self):
         self.fetches += 1
         self._keys = _public_keys(self._load())
 
