@@ -1,11 +1,12 @@
-"""Cold starts: importing the app, the page route, PreSignUp and Define load no AWS or HTTP SDK."""
+"""Cold starts: importing the app, the page route, PreSignUp and Define load no AWS or HTTP SDK,
+and no JWT library (the authorizer imports PyJWT and cryptography when a protected route is called)."""
 import json
 import os
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HEAVY = ["boto3", "botocore", "requests", "authsignal"]
+HEAVY = ["boto3", "botocore", "requests", "authsignal", "jwt", "cryptography"]
 
 
 def loaded_after(code):
@@ -55,3 +56,17 @@ assert triggers.pre_sign_up(event, None)['response']['autoConfirmUser'] is True
 def test_create_trigger_does_load_the_authsignal_sdk():
     # The check above could pass by never loading anything; this shows it can see an import.
     assert "authsignal" in loaded_after("from chalicelib import authsignal_gateway\nimport authsignal.client")
+
+
+def test_the_authorizer_loads_pyjwt_only_when_called():
+    code = """
+import os
+os.environ.update(COGNITO_USER_POOL_ID='us-east-1_Pool0001', COGNITO_CLIENT_ID='c')
+import app
+from chalice.app import AuthRequest
+assert 'jwt' not in sys.modules
+answer = app.cognito_access_token({'type': 'TOKEN', 'authorizationToken': 'Bearer a.b.c',
+                                   'methodArn': 'arn:aws:execute-api:us-east-1:1:a/api/GET/api/me'}, None)
+assert answer['policyDocument']['Statement'][0]['Effect'] == 'Deny'
+"""
+    assert loaded_after(code) == ["jwt", "cryptography"]
