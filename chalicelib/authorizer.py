@@ -22,9 +22,9 @@ from chalicelib import access_tokens, http, settings
 
 log = logging.getLogger(__name__)
 
-# How long API Gateway keeps an answer per token: a verified token is not checked again for
-# this long, so it bounds nothing about revocation that the token's own lifetime does not
-# (a locally verified token is good until `exp` anyway); it saves Lambda invocations.
+# How long API Gateway keeps an answer per token: saves an invocation per request, and lets a
+# token be used up to this long past its `exp` (a locally verified token is good until `exp`
+# anyway, revoked or not): the exposure after sign-out is the token's lifetime plus this.
 CACHE_TTL_SECONDS = 300
 UNAVAILABLE = "Checking your sign-in is unavailable right now. Try again in a minute."
 
