@@ -8,7 +8,7 @@ import time
 
 from chalice import Chalice, Response
 
-from chalicelib import budget, http, log_format, metrics, observe, page, settings, signin
+from chalicelib import authorizer, budget, http, log_format, metrics, observe, page, settings, signin
 from chalicelib.cognito_gateway import UserPoolClient
 from triggers import bp as triggers
 
@@ -149,9 +149,19 @@ def auth_sign_out():
     return Response(body="", status_code=204, headers={"Set-Cookie": clear})
 
 
-@app.route("/api/me")
+@app.authorizer(ttl_seconds=authorizer.CACHE_TTL_SECONDS)
+def cognito_access_token(auth_request):
+    """Verifies a Cognito access token locally (the pool's JWKS, fetched once per container):
+    no Cognito call per request. Protect a route with `authorizer=cognito_access_token`."""
+    return authorizer.authorize(auth_request)
+
+
+@app.route("/api/me", authorizer=cognito_access_token)
 def me():
-    return signin.me(get_pool(), http.bearer_token(app.current_request))
+    request = app.current_request
+    if (request.query_params or {}).get("check") == "cognito":  # must see a sign-out at once
+        return signin.me(get_pool(), http.bearer_token(request))
+    return signin.me_from_token(request.context["authorizer"])
 
 
 @app.route("/api/passkey-token", methods=["POST"])

@@ -277,3 +277,35 @@ def secret(name, region):
             f"name (SecureString), or {name} for the offline dev stack."
         )
     return _ssm_parameter(parameter, region, name + "_PARAM")
+
+
+@dataclass(frozen=True)
+class TokenIssuer:
+    """Whose access tokens the authorizer accepts: the pool (`issuer`, and its keys at
+    `jwks_url`) and this app's client."""
+
+    issuer: str
+    jwks_url: str
+    client_id: str
+
+
+def token_issuer():
+    """Only what verifying an access token needs (the authorizer reads no secret and no
+    Authsignal setting). Deployed: `https://cognito-idp.<region>.amazonaws.com/<poolId>`;
+    the offline dev stack: `<COGNITO_ENDPOINT_URL>/<poolId>`, as its emulator issues them."""
+    pool_id = _require("COGNITO_USER_POOL_ID")
+    client_id = _require("COGNITO_CLIENT_ID")
+    region, _, rest = pool_id.partition("_")
+    if not region or not rest:
+        raise SettingsError(f"Setting COGNITO_USER_POOL_ID must look like us-east-1_AbC123, not {pool_id!r}.")
+    endpoint = (os.environ.get("COGNITO_ENDPOINT_URL") or "").strip().rstrip("/")
+    if endpoint:
+        if not is_loopback(endpoint):
+            raise SettingsError("COGNITO_ENDPOINT_URL is only for the offline dev stack; remove it.")
+        if running_in_lambda():
+            raise SettingsError(f"COGNITO_ENDPOINT_URL points at loopback ({endpoint}) in a deployed Lambda: "
+                                "that is the offline dev stack's setting; remove it from this stage.")
+        issuer = f"{endpoint}/{pool_id}"
+    else:
+        issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
+    return TokenIssuer(issuer=issuer, jwks_url=issuer + "/.well-known/jwks.json", client_id=client_id)

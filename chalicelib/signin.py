@@ -345,9 +345,22 @@ def passkey_token(pool, access_token, *, now):
 
 
 def me(pool, access_token):
+    """Cognito's own check (GetUser): sees a sign-out at once, costs a Cognito call."""
     user, attributes = _user(pool, access_token)
     return {
         "sub": attributes.get("sub", user.get("Username")),
         "email": attributes.get("email"),
         "emailVerified": attributes.get("email_verified") == "true",
+        "verifiedBy": "cognito",
+    }
+
+
+def me_from_token(verified):
+    """What the authorizer verified locally (its context): no Cognito call, so no email (an
+    access token does not carry it) and no revocation check (docs/design.md)."""
+    return {
+        "sub": verified["sub"],
+        "username": verified["username"],
+        "expiresAt": int(verified["expiresAt"]),
+        "verifiedBy": "local",
     }

@@ -376,12 +376,27 @@
     }
   });
 
+  // Access tokens live minutes (the API verifies them locally, so they are kept short): an
+  // expired one is renewed once through the refresh cookie, then the call is made again.
+  async function callProtected(path) {
+    const send = () => call(path, undefined, { Authorization: "Bearer " + state.accessToken });
+    try {
+      return await send();
+    } catch (error) {
+      if (error.status !== 401 || error.code !== "token_expired") throw error;
+      const answer = await call("auth/refresh", {});
+      if (answer.status !== "SIGNED_IN") throw error;
+      state.accessToken = answer.accessToken;
+      return send();
+    }
+  }
+
   $("call-api").addEventListener("click", async () => {
     const button = $("call-api");
     busy(button, true);
     announce("Calling the protected API…", "progress");
     try {
-      const me = await call("api/me", undefined, { Authorization: "Bearer " + state.accessToken });
+      const me = await callProtected("api/me");
       $("api-result").textContent = JSON.stringify(me, null, 2);
       $("api-section").hidden = false;
       announce("The protected API answered with your identity.", "ok");

@@ -148,9 +148,11 @@ class User:
         remember(body["idToken"], body["accessToken"], cookie, cookie.partition(":")[2])
         return body, cookie
 
-    def me(self, access_token):
-        return self.http.get(self.stack.app_url + "/api/me", timeout=TIMEOUT,
-                             headers={"Authorization": "Bearer " + access_token})
+    def me(self, access_token, check="cognito"):
+        """/api/me; by default with Cognito's own check (GetUser), which answers the email and
+        sees a sign-out at once; check=None: the authorizer's local verification alone."""
+        return self.http.get(self.stack.app_url + "/api/me" + (f"?check={check}" if check else ""),
+                             timeout=TIMEOUT, headers={"Authorization": "Bearer " + access_token})
 
     def with_cookie(self, path, cookie, **kwargs):
         # requests keeps Secure cookies for https only; send it as a browser on loopback does.

@@ -185,10 +185,16 @@ def expect_signed_in(page, email):
 
 
 def expect_api_answer(page, email):
-    """The /api/me answer, as the page shows it (its JSON, pretty-printed)."""
-    answer = page.get_by_text('"emailVerified": true')
+    """The /api/me answer, as the page shows it (its JSON, pretty-printed): the authorizer
+    verified the access token locally, and it names the user of the ID token the page shows."""
+    id_claims = json.loads(page.locator("#claims-json").text_content())
+    # The address was proven (the ID token is issued after Verify marked it): what the
+    # Cognito-checked answer's emailVerified said before the API verified tokens locally.
+    assert id_claims["email"] == email and id_claims["email_verified"] is True
+    answer = page.locator("#api-result")
     expect(answer).to_be_visible()
-    expect(answer).to_contain_text(f'"email": "{email}"')
+    expect(answer).to_contain_text('"verifiedBy": "local"')
+    expect(answer).to_contain_text(f'"sub": "{id_claims["sub"]}"')
 
 
 def expect_signed_out(page):
@@ -233,6 +239,33 @@ def test_sign_in_call_the_api_reload_and_sign_out(open_page, browser_stack, emai
     assert refreshed.value.status == 200  # no session is no error: nothing in the console
     expect_signed_out(page)
     assert watch.sdk_served >= 1
+    watch.assert_clean()
+
+
+def test_after_sign_out_cognitos_check_refuses_the_old_access_token(open_page, browser_stack, email):
+    """Call protected API names the signed-in user; after Sign out, a route that asks Cognito
+    (`/api/me?check=cognito`) refuses the access token the page held, while local verification
+    still admits it until it expires: the exposure docs/design.md states."""
+    import requests
+
+    page, watch = open_page("desktop", "light")
+    challenge = start_sign_in(page, email)
+    challenge.get_by_label("Verification code").fill(code_for(browser_stack, email))
+    with page.expect_response(lambda r: r.url.endswith("/auth/finish")) as finished:
+        challenge.get_by_role("button", name="Verify").click()
+    access_token = finished.value.json()["accessToken"]
+    expect_signed_in(page, email)
+    page.get_by_role("button", name="Call protected API").click()
+    expect_api_answer(page, email)
+
+    bearer = {"Authorization": f"Bearer {access_token}"}
+    assert requests.get(browser_stack.app_url + "/api/me?check=cognito", headers=bearer, timeout=10).json()[
+        "email"] == email
+    page.get_by_role("button", name="Sign out").click()
+    expect_signed_out(page)
+    refused = requests.get(browser_stack.app_url + "/api/me?check=cognito", headers=bearer, timeout=10)
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
+    assert requests.get(browser_stack.app_url + "/api/me", headers=bearer, timeout=10).status_code == 200
     watch.assert_clean()
 
 

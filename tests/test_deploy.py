@@ -648,6 +648,8 @@ NEEDS = {
     "api_handler": {"ssm:GetParameter", "cognito-idp:AdminAddUserToGroup"},
     "delete_unverified_users": {"cognito-idp:ListUsersInGroup", "cognito-idp:AdminRemoveUserFromGroup",
                                 "cognito-idp:AdminDeleteUser"},
+    # The authorizer verifies tokens against the pool's public JWKS: no AWS call at all.
+    "cognito_access_token": set(),
 }
 
 
@@ -698,7 +700,7 @@ def test_committed_policies_before_connect_allow_logs_only():
         config = json.load(handle)
     assert config["autogen_policy"] is False
     functions = {"api_handler"} | {f.name for f in app.app.pure_lambda_functions} | {
-        f.name for f in app.app.event_sources}
+        f.name for f in app.app.event_sources} | {f.name for f in app.app.builtin_auth_handlers}
     assert set(config["lambda_functions"]) == functions
     for stage, body in config["stages"].items():
         assert "lambda_functions" not in body or all(
@@ -737,8 +739,9 @@ def test_connect_writes_each_stages_own_least_privilege_policies(aws, project):
     config["stages"]["prod"]["environment_variables"]["CLEANUP_UNVERIFIED_USERS"] = "true"
     (project_dir / ".chalice" / "config.json").write_text(json.dumps(config, indent=2))
     dev_functions = {name: make_function(aws, f"cognito-authsignal-dev-{name}")
-                     for name in [*TRIGGERS.values(), "api_handler", "delete_unverified_users"]}
-    functions["delete_unverified_users"] = make_function(aws, "cognito-authsignal-prod-delete_unverified_users")
+                     for name in [*TRIGGERS.values(), "api_handler", "delete_unverified_users", "cognito_access_token"]}
+    for name in ("delete_unverified_users", "cognito_access_token"):
+        functions[name] = make_function(aws, f"cognito-authsignal-prod-{name}")
     write_deployed(project_dir, "prod", functions)
     write_deployed(project_dir, "dev", dev_functions)
     run(project_dir, "prod")
@@ -867,7 +870,8 @@ def test_stack_policies_are_least_privilege_and_partition_aware(stack):
     resources = json.loads(stack.read_text())["Resources"]
     roles = {"PreSignUp": "pre_sign_up", "DefineAuthChallenge": "define_auth_challenge",
              "CreateAuthChallenge": "create_auth_challenge", "VerifyAuthChallengeResponse": "verify_auth_challenge_response",
-             "DeleteUnverifiedUsers": "delete_unverified_users", "APIHandler": "api_handler"}
+             "DeleteUnverifiedUsers": "delete_unverified_users", "APIHandler": "api_handler",
+             "CognitoAccessToken": "cognito_access_token"}
     secret = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/cognito-authsignal/${AWS::StackName}/authsignal-secret-key"
     checked = set()
     for logical_id, name in roles.items():

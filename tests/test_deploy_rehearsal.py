@@ -113,9 +113,16 @@ def test_path_1_deploy_connect_deploy_reconnect_cleanup_switch_and_tear_down(acc
     assert pool["DeletionProtection"] == "ACTIVE"
     assert set(recorded["lambda_functions"]) == {"api_handler", "pre_sign_up", "define_auth_challenge",
                                                  "create_auth_challenge", "verify_auth_challenge_response",
-                                                 "delete_unverified_users"}
+                                                 "delete_unverified_users", "cognito_access_token"}
     limits = aws["apigateway"].get_stage(restApiId=api_id, stageName="api")["methodSettings"]["*/*"]
     assert (limits["throttlingRateLimit"], limits["throttlingBurstLimit"]) == (10, 20)
+    # The authorizer's refusals answer as 401s in the API's error shape (chalicelib/authorizer.py).
+    denied = aws["apigateway"].get_gateway_response(restApiId=api_id, responseType="ACCESS_DENIED")
+    assert str(denied["statusCode"]) == "401" and "$context.authorizer.message" in denied["responseTemplates"][
+        "application/json"]
+    client = aws["cognito-idp"].describe_user_pool_client(
+        UserPoolId=pool_id, ClientId=recorded["environment_variables"]["COGNITO_CLIENT_ID"])["UserPoolClient"]
+    assert client["AccessTokenValidity"] == 10 and client["TokenValidityUnits"]["AccessToken"] == "minutes"
 
     # 3. The second deploy applies the ids and the policies, and keeps the same API.
     chalice(account, "deploy")

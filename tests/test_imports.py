@@ -1,11 +1,12 @@
-"""Cold starts: importing the app, the page route, PreSignUp and Define load no AWS or HTTP SDK."""
+"""Cold starts: importing the app, the page route, PreSignUp and Define load no AWS or HTTP SDK,
+and no JWT library (the authorizer imports PyJWT and cryptography when a protected route is called)."""
 import json
 import os
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HEAVY = ["boto3", "botocore", "requests", "authsignal"]
+HEAVY = ["boto3", "botocore", "requests", "authsignal", "jwt", "cryptography"]
 
 
 def loaded_after(code):
@@ -86,3 +87,17 @@ def test_without_env_credentials_botocores_chain_is_asked():
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
         code = f"os.environ.pop({name!r}, None)\n" + code
     assert "botocore" in loaded_after("import os\n" + code)
+
+
+def test_the_authorizer_loads_pyjwt_only_when_called():
+    code = """
+import os
+os.environ.update(COGNITO_USER_POOL_ID='us-east-1_Pool0001', COGNITO_CLIENT_ID='c')
+import app
+from chalice.app import AuthRequest
+assert 'jwt' not in sys.modules
+answer = app.cognito_access_token({'type': 'TOKEN', 'authorizationToken': 'Bearer a.b.c',
+                                   'methodArn': 'arn:aws:execute-api:us-east-1:1:a/api/GET/api/me'}, None)
+assert answer['policyDocument']['Statement'][0]['Effect'] == 'Deny'
+"""
+    assert loaded_after(code) == ["jwt", "cryptography"]

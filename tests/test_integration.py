@@ -52,8 +52,11 @@ def test_sign_in_me_refresh_sign_out(http, devstack, email):
     assert "HttpOnly" in set_cookie and "SameSite=Strict" in set_cookie and "Secure" in set_cookie
 
     bearer = {"Authorization": "Bearer " + answer["accessToken"]}
-    me = http.get(url(devstack, "/api/me"), headers=bearer, timeout=5).json()
-    assert me == {"sub": claims(answer["idToken"])["sub"], "email": email, "emailVerified": True}
+    me = http.get(url(devstack, "/api/me?check=cognito"), headers=bearer, timeout=5).json()
+    assert me == {"sub": claims(answer["idToken"])["sub"], "email": email, "emailVerified": True,
+                  "verifiedBy": "cognito"}
+    local = http.get(url(devstack, "/api/me"), headers=bearer, timeout=5).json()
+    assert local["sub"] == me["sub"] and local["verifiedBy"] == "local"
 
     # requests keeps Secure cookies only for https; send it the way a browser would on loopback.
     cookie_header = {"Cookie": f"cas_refresh={cookie}"}
@@ -63,7 +66,8 @@ def test_sign_in_me_refresh_sign_out(http, devstack, email):
 
     out = http.post(url(devstack, "/auth/sign-out"), json={}, headers=cookie_header, timeout=5)
     assert out.status_code == 204
-    assert http.get(url(devstack, "/api/me"), headers=bearer, timeout=5).status_code == 401
+    assert http.get(url(devstack, "/api/me?check=cognito"), headers=bearer, timeout=5).status_code == 401
+    assert http.get(url(devstack, "/api/me"), headers=bearer, timeout=5).status_code == 200  # until it expires
     assert http.post(url(devstack, "/auth/refresh"), json={}, headers=cookie_header, timeout=5).status_code == 401
 
 

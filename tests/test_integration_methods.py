@@ -56,7 +56,7 @@ class User:
     def me(self, finished):
         assert finished.status_code == 200 and finished.json()["status"] == "SIGNED_IN", finished.text
         bearer = {"Authorization": "Bearer " + finished.json()["accessToken"]}
-        return self.http.get(self.stack.app_url + "/api/me", headers=bearer, timeout=5).json()
+        return self.http.get(self.stack.app_url + "/api/me?check=cognito", headers=bearer, timeout=5).json()
 
     def texts(self, phone):
         return requests.get(f"{self.stack.authsignal_url}/_dev/mailbox", params={"phone": phone}, timeout=5).json()

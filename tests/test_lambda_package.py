@@ -92,7 +92,13 @@ def deployed_handlers(template):
             if resource["Type"] == "AWS::Serverless::Function"}
 
 
-def api_event(method, resource, body=None, headers=None, path_parameters=None):
+def answer_sub(answer):
+    from chalicelib.signin import jwt_claims
+
+    return jwt_claims(answer["idToken"])["sub"]
+
+
+def api_event(method, resource, body=None, headers=None, path_parameters=None, authorizer=None, query=None):
     """A REST API proxy event as API Gateway sends it for the deployed stage."""
     path = resource.replace("{name}", (path_parameters or {}).get("name", ""))
     headers = {"Host": HOST, "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9",
@@ -103,11 +109,13 @@ def api_event(method, resource, body=None, headers=None, path_parameters=None):
     return {
         "resource": resource, "path": path, "httpMethod": method,
         "headers": headers, "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": None, "multiValueQueryStringParameters": None,
+        "queryStringParameters": query, "multiValueQueryStringParameters":
+            {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": path_parameters, "stageVariables": None,
         "requestContext": {"resourcePath": resource, "httpMethod": method, "path": f"/{STAGE}{path}",
                            "stage": STAGE, "domainName": HOST, "requestId": str(uuid.uuid4()),
-                           "identity": {"sourceIp": "203.0.113.9", "userAgent": "Mozilla/5.0"}},
+                           "identity": {"sourceIp": "203.0.113.9", "userAgent": "Mozilla/5.0"},
+                           **({"authorizer": authorizer} if authorizer else {})},
         "body": body, "isBase64Encoded": False,
     }
 
@@ -144,7 +152,13 @@ def test_every_route_runs_from_the_unzipped_package(task_root, package, devstack
         assert cookie and all(morsel["path"] == f"/{STAGE}/auth" for morsel in cookie.values())
         cookie_header = "; ".join(f"{name}={morsel.value}" for name, morsel in cookie.items())
         bearer = {"Authorization": f"Bearer {answer['accessToken']}"}
-        assert json.loads(call("GET", "/api/me", headers=bearer)["body"])["email"] == email
+        # API Gateway ran the authorizer first (test below) and hands the route its context.
+        verified = {"sub": answer_sub(answer), "username": answer_sub(answer), "clientId": "c", "scope": "",
+                    "authTime": 0, "expiresAt": 1, "verifiedBy": "local", "principalId": answer_sub(answer)}
+        local = json.loads(call("GET", "/api/me", headers=bearer, authorizer=verified)["body"])
+        assert local["sub"] == answer_sub(answer) and local["verifiedBy"] == "local"
+        checked = call("GET", "/api/me", headers=bearer, authorizer=verified, query={"check": "cognito"})
+        assert json.loads(checked["body"])["email"] == email
         assert call("POST", "/api/passkey-token", {}, headers={**bearer, "Origin": ORIGIN})["statusCode"] == 200
         refreshed = call("POST", "/auth/refresh", {}, headers={"Cookie": cookie_header})
         assert json.loads(refreshed["body"])["status"] == "SIGNED_IN"
@@ -212,6 +226,19 @@ def test_every_trigger_and_the_cleanup_run_from_the_unzipped_package(task_root, 
                    "challengeAnswer": token, "clientMetadata": None}
         out = verify(trigger_event("VerifyAuthChallengeResponse_Authentication", request, sub=sub, email=email))
         assert out["response"] == {"answerCorrect": True}
+    with deployed("app.cognito_access_token") as authorizer:
+        functions.append(authorizer)
+        signed_in = _sign_in_through_the_api(devstack)
+        arn = "arn:aws:execute-api:us-east-1:123456789012:abc123defg/api/GET/api/me"
+        allowed = authorizer({"type": "TOKEN", "authorizationToken": f"Bearer {signed_in['accessToken']}",
+                              "methodArn": arn})
+        [statement] = allowed["policyDocument"]["Statement"]
+        assert statement["Effect"] == "Allow" and statement["Resource"] == [arn.rsplit("/", 3)[0] + "/*/*"]
+        assert allowed["principalId"] == answer_sub(signed_in) and allowed["context"]["verifiedBy"] == "local"
+        refused = authorizer({"type": "TOKEN", "authorizationToken": f"Bearer {signed_in['idToken']}",
+                              "methodArn": arn})
+        assert refused["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+        assert refused["context"]["code"] == "wrong_token"
     with deployed("app.delete_unverified_users") as cleanup:
         functions.append(cleanup)
         scheduled = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
@@ -222,6 +249,20 @@ def test_every_trigger_and_the_cleanup_run_from_the_unzipped_package(task_root, 
         assert function.foreign == {}, function.foreign
         assert "ModuleNotFoundError" not in function.log() and "ImportError" not in function.log()
     assert ran == set(handlers), "a deployed function that this test does not run"
+
+
+def _sign_in_through_the_api(devstack):
+    from chalice.test import Client
+
+    import app
+    email = f"authz-{uuid.uuid4().hex[:8]}@example.com"
+    headers = {"Content-Type": "application/json"}
+    with Client(app.app, stage_name="local", project_dir=devstack.project_dir) as client:
+        started = json.loads(client.http.post("/auth/start", body=json.dumps({"email": email}), headers=headers).body)
+        token = devstack.token_for(started["challengeUrl"], email)
+        finished = client.http.post("/auth/finish", headers=headers, body=json.dumps(
+            {"email": email, "session": started["session"], "token": token}))
+    return json.loads(finished.body)
 
 
 def test_a_module_missing_from_the_package_is_caught(task_root, devstack, tmp_path):

@@ -14,7 +14,7 @@ def test_zip_holds_the_app_the_triggers_and_the_page(package):
     names = package["names"]
     for required in ["app.py", "chalicelib/signin.py", "triggers/__init__.py",
                      "static/index.html", "static/app.js", "static/app.css", "chalicelib/authsignal_client.py",
-                     "humps/__init__.py"]:
+                     "humps/__init__.py", "jwt/__init__.py", "chalicelib/access_tokens.py"]:
         assert required in names, required
     assert "{{WEB_SDK_URL}}" in package["index"]
 
@@ -28,7 +28,9 @@ def test_zip_leaves_out_dev_only_code_boto3_and_the_sdks(package):
 
 
 def test_zip_is_small(package):
-    assert os.path.getsize(package["zip"]) < 2 * 1024 * 1024
+    # About 4.9 MB: cryptography's wheel (OpenSSL inside, for the authorizer's RS256) is most
+    # of it. The budget the issue set is 10 MB; Lambda's own limit is 50 MB zipped.
+    assert os.path.getsize(package["zip"]) < 10 * 1024 * 1024
 
 
 def test_every_trigger_is_a_function_with_its_handler(package):

@@ -207,3 +207,26 @@ def test_deployed_ui_origins_must_be_https_origins(env, value, message):
 def test_the_dev_stack_may_frame_a_loopback_http_origin(env):
     env({**LOCAL, "AUTHSIGNAL_UI_ORIGIN": "http://127.0.0.1:8001 http://localhost:9001"})
     assert settings.load().authsignal_ui_origins == ("http://127.0.0.1:8001", "http://localhost:9001")
+
+
+def test_token_issuer_deployed_is_cognitos_url(env):
+    env({"COGNITO_USER_POOL_ID": "eu-west-1_AbC123", "COGNITO_CLIENT_ID": "client"})
+    issuer = settings.token_issuer()
+    assert issuer.issuer == "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123"
+    assert issuer.jwks_url == issuer.issuer + "/.well-known/jwks.json" and issuer.client_id == "client"
+
+
+def test_token_issuer_local_is_the_emulators(env):
+    env(LOCAL)
+    assert settings.token_issuer().issuer == "http://127.0.0.1:8002/us-east-1_DevStack01"
+
+
+@pytest.mark.parametrize("changes,named", [
+    ({"COGNITO_ENDPOINT_URL": "https://cognito.example.com"}, "COGNITO_ENDPOINT_URL"),
+    ({"AWS_LAMBDA_FUNCTION_NAME": "cognito-authsignal-prod-cognito_access_token"}, "loopback"),
+    ({"COGNITO_USER_POOL_ID": "nounderscore"}, "COGNITO_USER_POOL_ID"),
+])
+def test_token_issuer_refuses(env, changes, named):
+    env({**LOCAL, **changes})
+    with pytest.raises(settings.SettingsError, match=named):
+        settings.token_issuer()

@@ -48,6 +48,9 @@ CLEANUP_POOL_ACTIONS = {
 # API stage throttling, the same defaults as triggers/cloudformation.json.
 RATE_LIMIT = 10
 BURST_LIMIT = 20
+# Minutes an access token lives (Cognito accepts 5 to 1440): how long a signed-out user's token
+# still passes the API's local verification.
+ACCESS_TOKEN_MINUTES = 10
 # The backend is the only caller: secret, custom auth and refresh only. LEGACY makes an
 # unknown email a UserNotFoundException, which the app turns into a silent SignUp.
 CLIENT_SETTINGS = {
@@ -59,6 +62,9 @@ CLIENT_SETTINGS = {
     # else's address. Not empty either: a client without the setting may write every
     # standard attribute, and what an empty list means is not documented.
     "WriteAttributes": ["locale"],
+    # Access tokens are verified locally (the API's authorizer), so a revoked one still works
+    # until it expires: keep that short; the refresh cookie renews it (docs/design.md).
+    "AccessTokenValidity": ACCESS_TOKEN_MINUTES,
 }
 # Minutes a sign-in session (one challenge round) lives: time to fetch a code from a mail
 # app; Authsignal's token lives 10 minutes. Cognito accepts 3 to 15.
@@ -188,6 +194,14 @@ def _client_request(client_description, wanted):
     request = _writable(client_description, shape)
     request.update(wanted)
     return request
+
+
+def token_validity_units(client_description):
+    """The client's units, with the access token's in minutes (ACCESS_TOKEN_MINUTES); the
+    ID and refresh tokens keep theirs (Cognito's defaults: hours, days)."""
+    units = {"IdToken": "hours", "RefreshToken": "days",
+             **((client_description or {}).get("TokenValidityUnits") or {})}
+    return {**units, "AccessToken": "minutes"}
 
 
 def _client_differences(description, settings_wanted):
@@ -495,15 +509,16 @@ class Connector:
                     was = f" (was {current[trigger]})" if current.get(trigger) else ""
                     self.done.append(f"connected {trigger} -> {self.wanted[trigger]}{was}")
 
+        client_settings = {**self.client_settings, "TokenValidityUnits": token_validity_units(self.client)}
         if self.client is None:
             self.client = self.idp.create_user_pool_client(
                 UserPoolId=pool_id, ClientName=self.name, GenerateSecret=True,
-                **self.client_settings)["UserPoolClient"]
+                **client_settings)["UserPoolClient"]
             self.done.append(f"created app client {self.client['ClientId']} (secret, CUSTOM_AUTH + refresh only; "
                              f"users may write only {CLIENT_SETTINGS['WriteAttributes']}, never their email)")
-        elif _client_differences(self.client, self.client_settings):
-            differences = _client_differences(self.client, self.client_settings)
-            self.idp.update_user_pool_client(**_client_request(self.client, self.client_settings))
+        elif _client_differences(self.client, client_settings):
+            differences = _client_differences(self.client, client_settings)
+            self.idp.update_user_pool_client(**_client_request(self.client, client_settings))
             self.done.append(f"updated app client {self.client['ClientId']}: " + "; ".join(
                 _describe_difference(k, *v) for k, v in differences.items()))
 
@@ -519,6 +534,7 @@ class Connector:
 
         self._throttle_api()
         self.stage_alarms.apply(self.done)
+        self._gateway_responses()
         values = {
             "COGNITO_USER_POOL_ID": pool_id,
             "COGNITO_CLIENT_ID": self.client["ClientId"],
@@ -586,6 +602,33 @@ class Connector:
         ])
         self.done.append(f"throttled API {self.rest_api_id} stage {self.api_stage}: "
                          f"{self.throttle['throttlingRateLimit']:g} requests/s, burst {self.throttle['throttlingBurstLimit']}")
+
+    def _gateway_responses(self):
+        """The authorizer's refusals as 401s in the API's error shape (chalicelib/authorizer.py).
+        `chalice deploy` re-imports the API without them: run connect again after each deploy."""
+        if self.rest_api_id is None:
+            return
+        from chalicelib.authorizer import gateway_responses
+
+        changed = []
+        for response_type, wanted in gateway_responses().items():
+            try:
+                have = self.apigateway.get_gateway_response(restApiId=self.rest_api_id, responseType=response_type)
+            except ClientError:
+                have = {}
+            if (str(have.get("statusCode")) != str(wanted["statusCode"])
+                    or (have.get("responseParameters") or {}) != wanted["responseParameters"]
+                    or (have.get("responseTemplates") or {}) != wanted["responseTemplates"]):
+                self.apigateway.put_gateway_response(restApiId=self.rest_api_id, responseType=response_type,
+                                                     statusCode=str(wanted["statusCode"]),
+                                                     responseParameters=wanted["responseParameters"],
+                                                     responseTemplates=wanted["responseTemplates"])
+                changed.append(response_type)
+        if changed:
+            self.apigateway.create_deployment(restApiId=self.rest_api_id, stageName=self.api_stage,
+                                              description="connect: the authorizer's gateway responses")
+            self.done.append(f"set API {self.rest_api_id}'s gateway responses ({', '.join(changed)}): a refused "
+                             f"access token is a 401 in the API's error shape; redeployed stage {self.api_stage}")
 
     def _write_policies(self, policies):
         for name, document in policies.items():

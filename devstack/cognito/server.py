@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 from .errors import CognitoError, status_for
 from .lambdas import DEFAULT_TIMEOUT, TRIGGER_FUNCTIONS, log
 from .pool import MAX_SESSION_LENGTH, MIN_SESSION_LENGTH, REVOKE_ERRORS, UserPool
+from .tokens import TokenSigner
 
 TARGET_PREFIX = "AWSCognitoIdentityProviderService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -69,6 +70,28 @@ class Emulator:
         self._calls: Counter = Counter()
         self._seconds: Counter = Counter()  # handling time per operation (triggers included)
         self._faults: Dict[str, Dict[str, Any]] = {}
+        self._jwks_fetches = 0  # GETs of the JWKS: not Cognito API calls, counted apart
+
+    def count_jwks_fetch(self) -> None:
+        with self._lock:
+            self._jwks_fetches += 1
+
+    def rotate_keys(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        """`{"keepOld": true}` (the default): new keys sign new tokens, the old ones stay
+        published so that tokens signed before verify until they expire; false retires them."""
+        keep_old = body.get("keepOld", True)
+        if not isinstance(keep_old, bool):
+            raise ValueError("keepOld must be true or false")
+        return self.pool.signer.rotate(keep_old=keep_old)
+
+    def sign_token(self, body: Dict[str, Any]) -> Dict[str, Any]:
+        """`{"claims": {...}}`: those claims signed with the pool's current key for their
+        `token_use` ("id" or "access"), for tests of what a verifier must refuse (expired,
+        not yet valid, another client or pool, ...) that only the pool's own key can make."""
+        claims = body.get("claims")
+        if not isinstance(claims, dict) or claims.get("token_use") not in TokenSigner.USES:
+            raise ValueError('send {"claims": {...}} with token_use "id" or "access"')
+        return {"token": self.pool.signer.sign(claims)}
 
     def count_call(self, operation: str) -> None:
         with self._lock:
@@ -91,13 +114,14 @@ class Emulator:
     def stats(self) -> Dict[str, Any]:
         with self._lock:
             calls, seconds = dict(self._calls), dict(self._seconds)
-        return {"calls": calls, "invocations": self.pool.triggers.counts(),
+        return {"calls": calls, "invocations": self.pool.triggers.counts(), "jwksFetches": self._jwks_fetches,
                 "seconds": {"calls": seconds, "invocations": self.pool.triggers.seconds()}}
 
     def reset(self, state: bool) -> None:
         with self._lock:
             self._calls.clear()
             self._seconds.clear()
+            self._jwks_fetches = 0
             self._faults.clear()
         self.pool.triggers.reset_counts()
         if state:
@@ -263,6 +287,7 @@ class Handler(BaseHTTPRequestHandler):
         jwks_path = "/%s/.well-known/jwks.json" % pool.config.pool_id
         oidc_path = "/%s/.well-known/openid-configuration" % pool.config.pool_id
         if path == jwks_path:
+            self.emulator.count_jwks_fetch()
             status, body = 200, pool.signer.jwks()
         elif path == oidc_path:
             issuer = pool.signer.issuer
@@ -310,6 +335,10 @@ class Handler(BaseHTTPRequestHandler):
                 status, answer = 200, self.emulator.change_settings(body)
             elif path == "/_dev/users":
                 status, answer = 200, self.emulator.seed_user(body)
+            elif path == "/_dev/rotate-keys":
+                status, answer = 200, self.emulator.rotate_keys(body)
+            elif path == "/_dev/sign-token":
+                status, answer = 200, self.emulator.sign_token(body)
             else:
                 status, answer = 404, {"error": "not found"}
         except ValueError as exc:

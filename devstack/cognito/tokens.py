@@ -2,7 +2,8 @@
 
 import base64
 import secrets
-from typing import Any, Dict
+import threading
+from typing import Any, Dict, Tuple
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -24,22 +25,40 @@ def _b64(data: bytes) -> str:
 class TokenSigner:
     """Holds one RSA key per token use, generated per process: a real pool publishes two
     keys (one `kid` for ID tokens, one for access tokens), and restarting the emulator
-    invalidates every token, which is what a fresh pool would do too."""
+    invalidates every token, which is what a fresh pool would do too.
+
+    `rotate()` makes new keys (new `kid`s) for new tokens; the old public keys stay published
+    unless told otherwise, so tokens signed before keep verifying until they expire."""
 
     USES = ("id", "access")
 
     def __init__(self, issuer: str, client_id: str):
         self.issuer = issuer
         self.client_id = client_id
-        self._keys = {use: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-                      for use in self.USES}
-        self.kids = {use: secrets.token_urlsafe(32) for use in self.USES}
+        self._lock = threading.Lock()
+        self._published: Dict[str, Tuple[str, Any]] = {}  # kid -> (use, private key), oldest first
+        self._keys: Dict[str, Any] = {}  # use -> the private key that signs new tokens
+        self.kids: Dict[str, str] = {}  # use -> its kid
+        self.rotate()
+
+    def rotate(self, keep_old: bool = True) -> Dict[str, Any]:
+        keys = {use: rsa.generate_private_key(public_exponent=65537, key_size=2048) for use in self.USES}
+        kids = {use: secrets.token_urlsafe(32) for use in self.USES}
+        with self._lock:
+            if not keep_old:
+                self._published.clear()
+            for use in self.USES:
+                self._published[kids[use]] = (use, keys[use])
+            self._keys, self.kids = keys, kids
+        return {"kids": dict(kids), "published": len(self._published)}
 
     def jwks(self) -> Dict[str, Any]:
         keys = []
-        for use in self.USES:
-            jwk = RSAAlgorithm.to_jwk(self._keys[use].public_key(), as_dict=True)
-            jwk.update({"kid": self.kids[use], "alg": "RS256", "use": "sig"})
+        with self._lock:
+            published = list(self._published.items())
+        for kid, (_, key) in published:
+            jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+            jwk.update({"kid": kid, "alg": "RS256", "use": "sig"})
             keys.append(jwk)
         return {"keys": keys}
 
@@ -47,8 +66,14 @@ class TokenSigner:
         """With the key of the claims' `token_use`; the header is only `kid` and `alg`, as
         Cognito's (no `typ`)."""
         use = claims["token_use"]
-        return jwt.encode(claims, self._keys[use], algorithm="RS256",
-                          headers={"kid": self.kids[use], "typ": None})
+        with self._lock:
+            key, kid = self._keys[use], self.kids[use]
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid, "typ": None})
+
+    def _access_key(self, kid: Any) -> Any:
+        with self._lock:
+            use, key = self._published.get(kid, (None, None)) if isinstance(kid, str) else (None, None)
+        return key.public_key() if use == "access" else None
 
     def decode_access_token(self, token: str) -> Dict[str, Any]:
         """Signature, key id, issuer, token use and client; expiry and revocation are
@@ -59,12 +84,13 @@ class TokenSigner:
             raise not_authorized(INVALID_ACCESS_TOKEN)
         # Checked explicitly so that alg "none" / HS256-with-the-public-key never get near
         # the verifier, whatever PyJWT version is installed.
-        if header.get("alg") != "RS256" or header.get("kid") != self.kids["access"]:
+        key = self._access_key(header.get("kid"))
+        if header.get("alg") != "RS256" or key is None:
             raise not_authorized(INVALID_ACCESS_TOKEN)
         try:
             claims = jwt.decode(
                 token,
-                self._keys["access"].public_key(),
+                key,
                 algorithms=["RS256"],
                 issuer=self.issuer,
                 options={
