@@ -18,7 +18,7 @@ import time
 
 from chalice import AuthResponse
 
-from chalicelib import access_tokens, http, settings
+from chalicelib import access_tokens, http, metrics, settings
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,12 @@ UNAVAILABLE = "Checking your sign-in is unavailable right now. Try again in a mi
 
 
 def authorize(auth_request, *, clock=time.time):
+    metrics.function.set("cognito_access_token")
     try:
         issuer = settings.token_issuer()
     except settings.SettingsError as error:
         log.error("Misconfigured: %s", error)
+        metrics.record("AccessTokens", Outcome="not_configured")
         return _fail(500, "not_configured", http.NOT_CONFIGURED)
     try:
         verdict = access_tokens.verify(authorization=auth_request.token, issuer=issuer.issuer,
@@ -41,10 +43,13 @@ def authorize(auth_request, *, clock=time.time):
                                        keys=access_tokens.key_set(issuer.jwks_url, clock))
     except access_tokens.KeysUnavailable as error:
         log.error("The user pool's keys could not be read: %s", error)
+        metrics.record("AccessTokens", Outcome="unavailable")
         return _fail(503, "unavailable", UNAVAILABLE)
     if verdict.refusal:
         log.info("Access token refused: %s", verdict.refusal.detail)
+        metrics.record("AccessTokens", Outcome="refused")
         return _deny(auth_request, verdict.refusal)
+    metrics.record("AccessTokens", Outcome="allowed")
     token = verdict.token
     # Every route behind this authorizer: API Gateway reuses this answer, per token, for any of them.
     return AuthResponse(routes=["*"], principal_id=token.sub, context={

@@ -259,3 +259,21 @@ def test_the_template_carries_the_alarms_as_defined():
     assert template == alarms.template_with_alarms(template), "run: python -m triggers.alarms --write-template"
     assert {key for key, resource in template["Resources"].items()
             if resource.get("Type") == "AWS::CloudWatch::Alarm"} == set(alarms.TEMPLATE_KEYS.values())
+
+
+def test_the_authorizer_counts_each_verdict(capsys, monkeypatch):
+    from chalice.app import AuthRequest
+
+    from chalicelib import authorizer
+
+    monkeypatch.setenv("APP_STAGE", "local")
+    monkeypatch.setenv("COGNITO_USER_POOL_ID", "us-east-1_Pool0001")
+    monkeypatch.setenv("COGNITO_CLIENT_ID", "client0001")
+    request = AuthRequest("TOKEN", "Bearer a.b.c", "arn:aws:execute-api:us-east-1:1:a/api/GET/api/me")
+    try:
+        authorizer.authorize(request)  # a malformed token: refused before any key is fetched
+    except Exception as answer:  # noqa: BLE001 - under chalice.test the refusal is the local gateway's error
+        assert getattr(answer, "CODE", None) == 401
+    table = summarize(emf_lines(capsys.readouterr().out))
+    assert table[("AccessTokens", (("Stage", "local"), ("Outcome", "refused")))]["sum"] == 1
+    assert metrics.function.get() == "cognito_access_token"
