@@ -148,6 +148,13 @@ def axe_violations(frame, axe_source, **options):
     return [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"]][:5]) for v in results["violations"]]
 
 
+def press_enter(button):
+    """Activate a button from the keyboard once it is enabled: the dialog disables its buttons
+    while a call is in flight, and Enter on a disabled button does nothing (a race under load)."""
+    expect(button).to_be_enabled()
+    button.press("Enter")
+
+
 def challenge_frame(page):
     return page.get_by_title(CHALLENGE_TITLE).content_frame
 
@@ -342,7 +349,7 @@ def test_the_dialogs_cancel_button_hands_back_no_token(open_page, browser_stack,
     finishes = []
     page.on("request", lambda request: finishes.append(request.url) if "/auth/finish" in request.url else None)
     challenge = start_sign_in(page, email)
-    challenge.get_by_role("button", name="Cancel").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Cancel"))
     expect(page.get_by_title(CHALLENGE_TITLE)).to_have_count(0)
     status = page.get_by_role("status")
     expect(status).to_have_text("Sign-in cancelled. Nothing was changed; sign in again whenever you are ready.")

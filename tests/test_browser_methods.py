@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from tests.test_browser import (  # noqa: F401  (fixtures)
     CHALLENGE_TITLE, axe_source, axe_violations, challenge_document, challenge_frame, code_for,
-    expect_api_answer, expect_signed_in, expect_signed_out, open_page, sdk_bytes, shot, start_sign_in,
+    expect_api_answer, expect_signed_in, expect_signed_out, open_page, press_enter, sdk_bytes, shot, start_sign_in,
 )
 
 VARIANTS = [("desktop", "light"), ("phone", "dark")]
@@ -48,7 +48,7 @@ def credentials(cdp, authenticator_id):
 def sign_in_with_email_code(page, stack, email):
     challenge = start_sign_in(page, email)
     challenge.get_by_label("Verification code").fill(code_for(stack, email))
-    challenge.get_by_role("button", name="Verify").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Verify"))
     expect_signed_in(page, email)
 
 
@@ -164,14 +164,14 @@ def prove_email_then(page, stack, email, choice, axe_source, variant, name):
     """From the first screen (the email code box): choose `choice` in the chooser, then prove
     the email, as setting up a second method requires."""
     challenge = challenge_frame(page)
-    challenge.get_by_role("button", name="Use another method").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Use another method"))
     expect(challenge.get_by_role("heading", name="Choose how to verify")).to_be_visible()
     clean_frame(page, axe_source, variant, f"{name}-chooser")
     sent = len(stack.mailbox(email))
     challenge.get_by_role("button", name=choice).click()
     expect(challenge.get_by_text("First prove it is you")).to_be_visible()
     challenge.get_by_label("Verification code").fill(next_code(stack, email, sent))
-    challenge.get_by_role("button", name="Verify").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Verify"))
     return challenge
 
 
@@ -181,8 +181,8 @@ def test_magic_link_opened_from_the_mailbox_in_a_second_page(open_page, browser_
     page, watch = open_page(screen, scheme)
     variant, name = (screen, scheme), "magic-link"
     challenge = start_sign_in(page, email)
-    challenge.get_by_role("button", name="Use another method").press("Enter")
-    challenge.get_by_role("button", name="Email me a link").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Use another method"))
+    press_enter(challenge.get_by_role("button", name="Email me a link"))
     expect(challenge.get_by_text("Waiting for you to open the link")).to_be_visible()
     clean_frame(page, axe_source, variant, f"{name}-1-waiting")
 
@@ -214,14 +214,14 @@ def test_sms_enrolment_then_sign_in_with_a_text_message(open_page, browser_stack
     expect(challenge.get_by_text("Enter the 6-digit code from the text message.")).to_be_visible()
     clean_frame(page, axe_source, variant, f"{name}-2-code")
     challenge.get_by_label("Verification code").fill(texts_to(browser_stack, phone)[-1]["code"])
-    challenge.get_by_role("button", name="Verify").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Verify"))
     expect_signed_in(page, email)
 
     challenge = sign_out_then_open_the_dialog(page, email)
-    challenge.get_by_role("button", name="Text me a code").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Text me a code"))
     expect(challenge.get_by_text("We texted a code to")).to_be_visible()
     challenge.get_by_label("Verification code").fill(texts_to(browser_stack, phone)[-1]["code"])
-    challenge.get_by_role("button", name="Verify").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Verify"))
     expect_signed_in(page, email)
     watch.assert_clean()
 
@@ -245,7 +245,7 @@ def test_authenticator_app_enrolment_then_sign_in_with_a_computed_code(open_page
     expect_signed_in(page, email)
 
     challenge = sign_out_then_open_the_dialog(page, email)
-    challenge.get_by_role("button", name="Use my authenticator app").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Use my authenticator app"))
     expect(challenge.get_by_text("Enter the 6-digit code your authenticator app shows now.")).to_be_visible()
     clean_frame(page, axe_source, variant, f"{name}-2-code")
     challenge.get_by_label("Verification code").fill(totp.at(time.time() + 30))  # the enrolment spent now()
@@ -268,7 +268,7 @@ def test_a_passkey_set_up_and_used_inside_the_dialog_on_a_custom_domain(open_pag
     create = challenge.get_by_role("button", name="Create a passkey")
     expect(create).to_be_focused()
     clean_frame(page, axe_source, variant, f"{name}-0-create")
-    create.press("Enter")
+    press_enter(create)
     expect_signed_in(page, email)  # the passkey was created, and the round proven by the code
     [credential] = credentials(cdp, authenticator)
     assert credential["rpId"] == "localhost" and credential["isResidentCredential"] is True
@@ -278,7 +278,7 @@ def test_a_passkey_set_up_and_used_inside_the_dialog_on_a_custom_domain(open_pag
     challenge = sign_out_then_open_the_dialog(page, email)
     expect(challenge.get_by_role("heading", name="Choose how to verify")).to_be_visible()
     clean_frame(page, axe_source, variant, f"{name}-1-chooser")
-    challenge.get_by_role("button", name="Use a passkey").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Use a passkey"))
     expect_signed_in(page, email)
     assert credentials(cdp, authenticator)[0]["signCount"] >= 1
 
@@ -300,24 +300,24 @@ def test_a_passkey_prompt_left_open_refused_or_gone_from_the_device_never_traps_
 
     def open_dialog_and_use_the_passkey():
         challenge = sign_out_then_open_the_dialog(page, email)
-        challenge.get_by_role("button", name="Use a passkey").press("Enter")
+        press_enter(challenge.get_by_role("button", name="Use a passkey"))
         return challenge, challenge.get_by_role("status")
 
     # A prompt nobody answers does not trap the person: another method ends it.
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": authenticator, "enabled": False})
     challenge, status = open_dialog_and_use_the_passkey()
     expect(challenge.get_by_text("Waiting for your browser's passkey prompt")).to_be_visible()
-    challenge.get_by_role("button", name="Use another method").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Use another method"))
     expect(challenge.get_by_role("heading", name="Choose how to verify")).to_be_visible()
     cdp.send("WebAuthn.setAutomaticPresenceSimulation", {"authenticatorId": authenticator, "enabled": True})
 
     # A bad signature: the emulator refuses it, and Try again runs a new ceremony that succeeds.
     cdp.send("WebAuthn.setResponseOverrideBits", {"authenticatorId": authenticator, "isBogusSignature": True})
-    challenge.get_by_role("button", name="Use a passkey").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Use a passkey"))
     expect(status).to_contain_text("The passkey response was not accepted")
     expect(challenge.get_by_role("button", name="Try again")).to_be_focused()
     cdp.send("WebAuthn.setResponseOverrideBits", {"authenticatorId": authenticator, "isBogusSignature": False})
-    challenge.get_by_role("button", name="Try again").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Try again"))
     expect_signed_in(page, email)
 
     # The passkey is gone from the device: the browser ends the ceremony, the dialog says so,
@@ -329,12 +329,12 @@ def test_a_passkey_prompt_left_open_refused_or_gone_from_the_device_never_traps_
     expect(challenge.get_by_text("Waiting for your browser's passkey prompt")).to_be_hidden()
     expect(challenge.get_by_role("button", name="Try again")).to_be_focused()
     clean_frame(page, axe_source, ("desktop", "light"), "dialog-passkey-2-prompt-closed")
-    challenge.get_by_role("button", name="Use another method").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Use another method"))
     sent = len(custom_domain_stack.mailbox(email))
-    challenge.get_by_role("button", name="Email me a code").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Email me a code"))
     expect(challenge.get_by_label("Verification code")).to_be_visible()
     challenge.get_by_label("Verification code").fill(next_code(custom_domain_stack, email, sent))
-    challenge.get_by_role("button", name="Verify").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Verify"))
     expect_signed_in(page, email)
     watch.assert_clean(("/challenge/passkey/verify", 400))
 
@@ -362,7 +362,7 @@ def test_a_new_user_proves_the_email_then_adds_an_app_and_a_passkey_and_signs_in
     assert len(credentials(cdp, authenticator)) == 1
 
     challenge = sign_out_then_open_the_dialog(page, email)
-    challenge.get_by_role("button", name="Use my authenticator app").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Use my authenticator app"))
     challenge.get_by_label("Verification code").fill(totp.at(time.time() + 30))  # the enrolment spent now()
     challenge.get_by_label("Verification code").press("Enter")
     expect_signed_in(page, email)
@@ -398,7 +398,7 @@ def test_adding_a_passkey_long_after_the_sign_in_asks_for_one_more_round_first(o
     challenge = challenge_frame(page)
     expect(challenge.get_by_label("Verification code")).to_be_visible()
     challenge.get_by_label("Verification code").fill(next_code(browser_stack, email, sent))
-    challenge.get_by_role("button", name="Verify").press("Enter")
+    press_enter(challenge.get_by_role("button", name="Verify"))
     expect(page.get_by_role("status")).to_have_text("Passkey added. Next time, choose Sign in with a passkey.")
     assert len(calls) == 2 and all(calls)  # asked again after the round, each time with the page's Origin
     assert len(credentials(cdp, authenticator)) == 1
