@@ -6,7 +6,6 @@ In the deployment zip, `static/` arrives through the `vendor/static` link.
 import html
 import os
 import re
-import socket
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -58,6 +57,8 @@ def asset(name):
 
 
 def _answers(url):
+    import socket  # only outside Lambda, to probe the dev stack: the cold start never pays for it
+
     parts = urlsplit(url)
     try:
         with socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)), PROBE_TIMEOUT_SECONDS):
