@@ -8,7 +8,7 @@ import time
 
 from chalice import Chalice, Response
 
-from chalicelib import budget, http, log_format, metrics, observe, page, settings, signin
+from chalicelib import budget, http, limits, log_format, metrics, observe, page, settings, signin
 from chalicelib.cognito_gateway import UserPoolClient
 from triggers import bp as triggers
 
@@ -17,6 +17,7 @@ log_format.install(app.app_name)
 app.register_blueprint(triggers)
 
 _pool = None
+_store = None
 
 
 def _misconfigured(error):
@@ -50,6 +51,21 @@ def get_pool():
         with configured():  # e.g. the client secret's setting, read from SSM
             _pool = UserPoolClient(config)
     return _pool
+
+
+def get_gate(email):
+    """This request's limits (chalicelib.limits): keyed by the address and by API Gateway's
+    sourceIp (set from the TCP connection; X-Forwarded-For is the caller's to write)."""
+    global _store
+    with configured():
+        config = settings.limits()
+        key = limits.keys_secret(settings.secret("COGNITO_CLIENT_SECRET", config.region))
+    if _store is None or (_store.table, _store.region, _store.endpoint_url) != (
+            config.table, config.region, config.dynamodb_endpoint_url):
+        _store = limits.Store(table=config.table, region=config.region, endpoint_url=config.dynamodb_endpoint_url)
+    source_ip = (app.current_request.context.get("identity") or {}).get("sourceIp") or ""
+    return limits.Gate(store=_store, rules=config.rules, address=limits.address_key(key, email),
+                       client=limits.client_key(key, source_ip), clock=time.time)
 
 
 @app.middleware("http")
@@ -111,7 +127,7 @@ def auth_start():
     body = http.json_object(app.current_request)
     email = signin.normalize_email(http.string_field(body, "email", 320))
     pool = get_pool()
-    return signin.start(pool, email, pool.config.start_min_seconds)
+    return signin.start(pool, email, pool.config.start_min_seconds, gate=get_gate(email))
 
 
 @app.route("/auth/finish", methods=["POST"])
