@@ -217,9 +217,9 @@ def _answers(url):
 CHALICE_LOCAL = (
     "import sys; from chalice import local; from chalice.cli import cli; "
     "local.ThreadedHTTPServer.request_queue_size = 128; "
-    "handle = local.ChaliceRequestHandler._generic_handle; "
-    "local.ChaliceRequestHandler._generic_handle = lambda self: (setattr("
-    "self.local_gateway.event_converter, 'LOCAL_SOURCE_IP', self.client_address[0]), handle(self))[1]; "
+    "parse = local.ChaliceRequestHandler._parse_payload; "
+    "local.ChaliceRequestHandler._parse_payload = lambda self: (setattr("
+    "self.local_gateway.event_converter, 'LOCAL_SOURCE_IP', self.client_address[0]), parse(self))[1]; "
     "args = sys.argv[1:]; sys.argv = list(sys.orig_argv); "
     "cli.main(args=args, prog_name='chalice', obj={})"
 )
