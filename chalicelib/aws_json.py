@@ -46,7 +46,7 @@ def endpoint(service, region):
 
 
 def call(url, target, params, connect_timeout, read_timeout, sign=None, safe=False, content_type=CONTENT_TYPE,
-         **effects):
+         credentials=None, **effects):
     """POST one operation, retried as botocore's standard mode would; returns the parsed JSON answer.
 
     `target` is the whole X-Amz-Target value; `sign` is `(region, service)` for an
@@ -54,7 +54,8 @@ def call(url, target, params, connect_timeout, read_timeout, sign=None, safe=Fal
     may have acted on it (see docs/design.md, "AWS calls"); if not, only a throttle or a
     connection that never opened is retried. Raises AwsError for an error answer,
     AwsUnavailable when there is none, AwsNoCredentials when it cannot sign. `content_type` is
-    CONTENT_TYPE_1_0 for a JSON 1.0 service (DynamoDB). Inside a budget
+    CONTENT_TYPE_1_0 for a JSON 1.0 service (DynamoDB). `credentials` replace the chain's (the
+    dev stack's emulators accept any key, and a real one never needs to reach them). Inside a budget
     (chalicelib.budget) the timeouts, the retries and their backoff all fit in what is left.
     `effects` (sleep, random, left, quota) are for tests."""
     from urllib.parse import urlsplit
@@ -63,7 +64,7 @@ def call(url, target, params, connect_timeout, read_timeout, sign=None, safe=Fal
 
     body = json.dumps(params).encode()
     headers = {"Host": urlsplit(url).netloc, "Content-Type": content_type, "X-Amz-Target": target}
-    if sign:
+    if sign and credentials is None:
         from chalicelib import aws_credentials
 
         try:
