@@ -165,6 +165,11 @@ def test_new_pool_client_triggers_permissions_secrets_and_config(aws, project):
     assert client["EnableTokenRevocation"] is True
     assert client["WriteAttributes"] == ["locale"]  # never email: no moving an account onto another address
     assert aws.idp.get_group(UserPoolId=pool_id, GroupName=connect.PENDING_GROUP)["Group"]["GroupName"]
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    table = dynamodb.describe_table(TableName="cognito-authsignal-prod-limits")["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST" and env["LIMITS_TABLE"] == table["TableName"]
+    assert dynamodb.describe_time_to_live(TableName=table["TableName"])["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
 
     for name in TRIGGERS.values():
         assert invoke_sources(aws, functions[name]) == [
@@ -645,7 +650,7 @@ NEEDS = {
     "verify_auth_challenge_response": {"ssm:GetParameter", "cognito-idp:AdminUpdateUserAttributes",
                                        "cognito-idp:AdminRemoveUserFromGroup"},
     # Otherwise Cognito's unauthenticated operations, which need no IAM action.
-    "api_handler": {"ssm:GetParameter", "cognito-idp:AdminAddUserToGroup"},
+    "api_handler": {"ssm:GetParameter", "cognito-idp:AdminAddUserToGroup", "dynamodb:UpdateItem", "dynamodb:GetItem"},
     "delete_unverified_users": {"cognito-idp:ListUsersInGroup", "cognito-idp:AdminRemoveUserFromGroup",
                                 "cognito-idp:AdminDeleteUser"},
 }
@@ -655,12 +660,12 @@ def _listed(value):
     return value if isinstance(value, list) else [value]
 
 
-def policy_problems(document, partition, pool, parameters, log_group, foreign=()):
+def policy_problems(document, partition, pool, parameters, log_group, foreign=(), table=None):
     """Why `document` is not least privilege for one function of one stage (empty: it is).
 
     Resources are ARNs (path 1) or their template form (path 2: `Fn::Sub` text, or
     `GetAtt:UserPool.Arn`). `partition` is what every ARN must start with; `pool`,
-    `parameters` and `log_group` are the only things it may name; `foreign` are another
+    `parameters`, `table` and `log_group` are the only things it may name; `foreign` are another
     stage's names that must appear nowhere."""
     problems = []
     for statement in document["Statement"]:
@@ -681,7 +686,7 @@ def policy_problems(document, partition, pool, parameters, log_group, foreign=()
                 if "*" in action:
                     problems.append(f"wildcard action {action}")
                 service = action.split(":")[0]
-                allowed = {"cognito-idp": {pool}, "ssm": set(parameters),
+                allowed = {"cognito-idp": {pool}, "ssm": set(parameters), "dynamodb": {table},
                            "logs": {log_group, log_group + ":*"}}.get(service)
                 if allowed is None:
                     problems.append(f"unexpected service {action}")
@@ -718,11 +723,13 @@ def test_stage_policies_take_the_partition_from_the_arns():
     pool = "arn:aws-cn:cognito-idp:cn-north-1:123456789012:userpool/cn-north-1_Abc"
     parameters = {"COGNITO_CLIENT_SECRET_PARAM": "/cognito-authsignal/prod/cognito-client-secret",
                   "AUTHSIGNAL_SECRET_KEY_PARAM": "/cognito-authsignal/prod/authsignal-secret-key"}
-    documents = connect.stage_policies(functions, pool, parameters, cleanup=True)
+    table = "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/cognito-authsignal-prod-limits"
+    documents = connect.stage_policies(functions, pool, parameters, cleanup=True, table_arn=table)
     for name, document in documents.items():
         group = f"arn:aws-cn:logs:cn-north-1:123456789012:log-group:/aws/lambda/cognito-authsignal-prod-{name}"
         arns = {f"arn:aws-cn:ssm:cn-north-1:123456789012:parameter{p}" for p in parameters.values()}
-        assert policy_problems(document, "arn:aws-cn:", pool, arns, group) == [], name
+        assert policy_problems(document, "arn:aws-cn:", pool, arns, group, table=table) == [], name
+        assert {a for s in document["Statement"] for a in s["Action"]} == LOGS | NEEDS[name], name
     without = connect.stage_policies(functions, pool, parameters, cleanup=False)
     assert {a for s in without["delete_unverified_users"]["Statement"] for a in s["Action"]} == LOGS
     assert {a for s in without["api_handler"]["Statement"] for a in s["Action"]} == LOGS | {"ssm:GetParameter"}
@@ -762,8 +769,9 @@ def test_connect_writes_each_stages_own_least_privilege_policies(aws, project):
             assert path.name == f"policy-{stage}-{name.replace('_', '-')}.json"
             document = json.loads(path.read_text())
             group = f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/lambda/{arn.split(':')[6]}"
+            table = f"arn:aws:dynamodb:{REGION}:123456789012:table/cognito-authsignal-{stage}-limits"
             assert policy_problems(document, "arn:aws:", names[stage]["pool"], names[stage]["parameters"],
-                                   group, foreign) == [], (stage, name)
+                                   group, foreign, table) == [], (stage, name)
             actions = {a for s in document["Statement"] for a in _listed(s["Action"])}
             assert actions == LOGS | NEEDS[name], (stage, name)
     assert run(project_dir, "prod")[0] == []  # written once; a re-run leaves them
@@ -878,7 +886,8 @@ def test_stack_policies_are_least_privilege_and_partition_aware(stack):
         group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/" + function_name
         [policy] = resources[role]["Properties"]["Policies"]
         assert policy_problems(policy["PolicyDocument"], "arn:${AWS::Partition}:", "GetAtt:UserPool.Arn",
-                               {secret}, group, foreign=["/prod/", "/dev/"]) == [], logical_id
+                               {secret}, group, foreign=["/prod/", "/dev/"], table="GetAtt:LimitsTable.Arn") == [], \
+            logical_id
         actions = {a for s in policy["PolicyDocument"]["Statement"] for a in s["Action"]}
         # The API handler gets the client secret from the stack (no SSM read) in this path.
         assert actions == LOGS | (NEEDS[name] - ({"ssm:GetParameter"} if name == "api_handler" else set())), logical_id

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from chalicelib import settings
 from chalicelib.cleanup import PENDING_GROUP, PENDING_GROUP_DESCRIPTION
+from triggers import limits_table
 from triggers.alarms import StageAlarms
 
 # Cognito trigger -> the Chalice function name (`name=`) in triggers/__init__.py.
@@ -36,6 +37,10 @@ FUNCTION_SECRETS = {
 }
 FUNCTION_POOL_ACTIONS = {
     "verify_auth_challenge_response": ("cognito-idp:AdminUpdateUserAttributes",),  # marks the email verified
+}
+# The limits table (chalicelib.limits): only the API counts, and only what it uses.
+FUNCTION_TABLE_ACTIONS = {
+    "api_handler": ("dynamodb:UpdateItem", "dynamodb:GetItem"),
 }
 # Only while the stage turns the cleanup on (CLEANUP_UNVERIFIED_USERS=true): the API puts new
 # sign-ups in the cleanup's group, Verify takes proven users out, the job deletes what is left.
@@ -122,11 +127,12 @@ def _parameter_arn(partition, region, account, name):
     return f"arn:{partition}:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
 
 
-def stage_policies(functions, pool_arn, parameters, cleanup):
+def stage_policies(functions, pool_arn, parameters, cleanup, table_arn=None):
     """Each function's IAM policy for one stage: {chalice name: policy document}.
 
-    Scoped to that stage's pool (`pool_arn`), its SSM parameters ({setting: name}) and each
-    function's own log group; the partition, region and account come from the ARNs."""
+    Scoped to that stage's pool (`pool_arn`), its SSM parameters ({setting: name}), its limits
+    table (`table_arn`) and each function's own log group; the partition, region and account
+    come from the ARNs."""
     documents = {}
     for name, arn in sorted(functions.items()):
         partition, region, account, function_name = (arn.split(":")[i] for i in (1, 3, 4, 6))
@@ -141,6 +147,9 @@ def stage_policies(functions, pool_arn, parameters, cleanup):
         actions = FUNCTION_POOL_ACTIONS.get(name, ()) + (CLEANUP_POOL_ACTIONS.get(name, ()) if cleanup else ())
         if actions:
             statements.append({"Sid": "OwnPool", "Effect": "Allow", "Action": list(actions), "Resource": pool_arn})
+        if table_arn and FUNCTION_TABLE_ACTIONS.get(name):
+            statements.append({"Sid": "OwnLimitsTable", "Effect": "Allow",
+                               "Action": list(FUNCTION_TABLE_ACTIONS[name]), "Resource": table_arn})
         documents[name] = {"Version": "2012-10-17", "Statement": statements}
     return documents
 
@@ -307,7 +316,7 @@ class Connector:
                 "No AWS credentials found: configure them (`aws configure`, AWS_PROFILE, or "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account you deployed to. Nothing was changed.")
         return {name: session.client(name, region_name=region)
-                for name in ("cognito-idp", "lambda", "ssm", "apigateway", "cloudwatch", "sns", "sts")}
+                for name in ("cognito-idp", "lambda", "ssm", "apigateway", "cloudwatch", "sns", "sts", "dynamodb")}
 
     def _describe_pool(self, pool_id, where):
         try:
@@ -395,6 +404,9 @@ class Connector:
         clients = self._clients(self.region)
         self.idp, self.lam, self.ssm = clients["cognito-idp"], clients["lambda"], clients["ssm"]
         self.apigateway = clients["apigateway"]
+        self.dynamodb = clients["dynamodb"]
+        self.limits_table = env.get("LIMITS_TABLE") or limits_table.table_name(app_name, self.stage)
+        limits_table.ensure_table(self.dynamodb, self.limits_table, dry_run=True)  # a refused read stops here
         account = next(iter(self.functions.values())).split(":")[4]
         api_function = self.all_functions.get("api_handler", f":{self.name}").split(":")[-1]
         self.stage_alarms = StageAlarms(clients["cloudwatch"], clients["sns"], stage=self.stage, region=self.region,
@@ -519,14 +531,18 @@ class Connector:
 
         self._throttle_api()
         self.stage_alarms.apply(self.done)
+        self.done += limits_table.ensure_table(self.dynamodb, self.limits_table)
         values = {
             "COGNITO_USER_POOL_ID": pool_id,
             "COGNITO_CLIENT_ID": self.client["ClientId"],
             "COGNITO_CLIENT_SECRET_PARAM": self.client_param,
             "AUTHSIGNAL_SECRET_KEY_PARAM": self.authsignal_param,
+            "LIMITS_TABLE": self.limits_table,
         }
         cleanup = str(self.env.get("CLEANUP_UNVERIFIED_USERS", "")).strip().lower() == "true"
-        policies = stage_policies(self.all_functions, pool_arn, values, cleanup)
+        partition, _, _, account = pool_arn.split(":")[1:5]
+        table_arn = f"arn:{partition}:dynamodb:{self.region}:{account}:table/{self.limits_table}"
+        policies = stage_policies(self.all_functions, pool_arn, values, cleanup, table_arn)
         self._write_policies(policies)
         self._record(values, {name: policy_file(self.stage, name) for name in policies})
         return pool_id
