@@ -871,6 +871,32 @@ def test_stack_has_pool_client_triggers_permissions_and_outputs(stack):
     assert resources["DeleteUnverifiedUsers"]["Properties"]["Events"]["DeleteUnverifiedUsersEvent"]["Type"] == "Schedule"
 
 
+def test_stack_has_the_limits_table_and_waf_in_front_of_the_sign_in_routes(stack):
+    template = json.loads(stack.read_text())
+    resources = template["Resources"]
+    table = resources["LimitsTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table" and table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
+    assert resources["APIHandler"]["Properties"]["Environment"]["Variables"]["LIMITS_TABLE"] == {"Ref": "LimitsTable"}
+    others = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function" and k != "APIHandler"]
+    for logical_id in others:  # only the API counts; the others never name the table
+        assert "LimitsTable" not in json.dumps(resources[logical_id]), logical_id
+
+    acl = resources["WebAcl"]
+    assert acl["Condition"] == "HasWaf" and acl["Properties"]["Scope"] == "REGIONAL"
+    assert acl["Properties"]["DefaultAction"] == {"Allow": {}}
+    [rule] = acl["Properties"]["Rules"]
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert rate["AggregateKeyType"] == "IP" and rate["Limit"] == {"Ref": "WafRateLimit"}
+    match = rate["ScopeDownStatement"]["ByteMatchStatement"]
+    assert match["FieldToMatch"] == {"UriPath": {}} and match["SearchString"] == "/auth/"
+    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+    association = resources["WebAclAssociation"]["Properties"]
+    assert association["WebACLArn"] == {"Fn::GetAtt": ["WebAcl", "Arn"]}
+    assert "/restapis/${RestAPI}/stages/" in association["ResourceArn"]["Fn::Sub"]
+    assert template["Parameters"]["WafRateLimit"]["Default"] == 100
+
+
 def test_stack_policies_are_least_privilege_and_partition_aware(stack):
     resources = json.loads(stack.read_text())["Resources"]
     roles = {"PreSignUp": "pre_sign_up", "DefineAuthChallenge": "define_auth_challenge",
