@@ -897,6 +897,23 @@ def test_stack_has_the_limits_table_and_waf_in_front_of_the_sign_in_routes(stack
     assert template["Parameters"]["WafRateLimit"]["Default"] == 100
 
 
+def test_api_gateways_own_answers_carry_the_apps_security_headers(stack):
+    """Its 429 throttle, 403 for an unknown route (also a preflight: no OPTIONS route) and 5xx."""
+    from chalicelib import http
+
+    responses = json.loads(stack.read_text())["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
+    assert {"THROTTLED", "MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    for kind, response in responses.items():
+        headers = response["ResponseParameters"]["Headers"]
+        for name, value in {**http.BASE_HEADERS, "Cache-Control": "no-store"}.items():
+            assert headers[name] == f"'{value}'", (kind, name)  # a static value, in API Gateway's quotes
+        # 'none' needs quotes inside the quoted value; sandbox needs none: no script, its own origin.
+        assert headers["Content-Security-Policy"] == "'sandbox'", kind
+        body = response["ResponseTemplates"]["application/json"]
+        assert body.startswith('{"error":{"code":"') and '"message":' in body, kind
+    assert responses["THROTTLED"]["ResponseTemplates"]["application/json"].startswith('{"error":{"code":"throttled"')
+
+
 def test_stack_policies_are_least_privilege_and_partition_aware(stack):
     resources = json.loads(stack.read_text())["Resources"]
     roles = {"PreSignUp": "pre_sign_up", "DefineAuthChallenge": "define_auth_challenge",
