@@ -914,8 +914,29 @@ def test_api_gateways_own_answers_carry_the_apps_security_headers(stack):
     assert responses["THROTTLED"]["ResponseTemplates"]["application/json"].startswith('{"error":{"code":"throttled"')
 
 
-def test_stack_policies_are_least_privilege_and_partition_aware(stack):
-    resources = json.loads(stack.read_text())["Resources"]
+# What the cleanup's switch adds, per function (connect.CLEANUP_POOL_ACTIONS).
+CLEANUP_ACTIONS = {name: set(actions) for name, actions in connect.CLEANUP_POOL_ACTIONS.items()}
+
+
+def with_conditions(node, conditions):
+    """A template fragment with each `Fn::If` on a condition in `conditions` ({name: bool})
+    chosen, and `AWS::NoValue` dropped (what CloudFormation deploys)."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"} and node["Fn::If"][0] in conditions:
+            name, yes, no = node["Fn::If"]
+            return with_conditions(yes if conditions[name] else no, conditions)
+        return {k: with_conditions(v, conditions) for k, v in node.items()}
+    if isinstance(node, list):
+        return [with_conditions(v, conditions) for v in node if with_conditions(v, conditions) != {"Ref": "AWS::NoValue"}]
+    return node
+
+
+@pytest.mark.parametrize("cleanup", [True, False], ids=["cleanup-on", "cleanup-off"])
+def test_stack_policies_are_least_privilege_and_partition_aware(stack, cleanup):
+    template = json.loads(stack.read_text())
+    assert template["Conditions"]["CleanupOn"] == {"Fn::Equals": [{"Ref": "CleanupUnverifiedUsers"}, "true"]}
+    assert template["Parameters"]["CleanupUnverifiedUsers"]["Default"] == "false"
+    resources = with_conditions(template["Resources"], {"CleanupOn": cleanup})
     roles = {"PreSignUp": "pre_sign_up", "DefineAuthChallenge": "define_auth_challenge",
              "CreateAuthChallenge": "create_auth_challenge", "VerifyAuthChallengeResponse": "verify_auth_challenge_response",
              "DeleteUnverifiedUsers": "delete_unverified_users", "APIHandler": "api_handler"}
@@ -933,7 +954,10 @@ def test_stack_policies_are_least_privilege_and_partition_aware(stack):
             logical_id
         actions = {a for s in policy["PolicyDocument"]["Statement"] for a in s["Action"]}
         # The API handler gets the client secret from the stack (no SSM read) in this path.
-        assert actions == LOGS | (NEEDS[name] - ({"ssm:GetParameter"} if name == "api_handler" else set())), logical_id
+        wanted = NEEDS[name] - ({"ssm:GetParameter"} if name == "api_handler" else set())
+        assert actions == LOGS | (wanted if cleanup else wanted - CLEANUP_ACTIONS.get(name, set())), logical_id
+        # Each function reads the switch from the same parameter that grants the actions.
+        assert function["Environment"]["Variables"]["CLEANUP_UNVERIFIED_USERS"] == {"Ref": "CleanupUnverifiedUsers"}
         if "ssm:GetParameter" in actions:
             assert function["Environment"]["Variables"]["AUTHSIGNAL_SECRET_KEY_PARAM"] == {
                 "Fn::Sub": "/cognito-authsignal/${AWS::StackName}/authsignal-secret-key"}
