@@ -479,6 +479,8 @@ def test_disconnect_deletes_the_created_pool_secrets_policies_and_records(aws, p
     assert any("deletion protection off" in line for line in done)
     assert aws.idp.list_user_pools(MaxResults=60)["UserPools"] == []
     assert aws.ssm.describe_parameters()["Parameters"] == []
+    assert boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"] == []
+    assert any("deleted DynamoDB table cognito-authsignal-prod-limits" in line for line in done)
     assert all(invoke_sources(aws, functions[name]) == [] for name in TRIGGERS.values())
     after = json.loads((project_dir / ".chalice" / "config.json").read_text())
     assert after == before  # ids and policy files forgotten; the committed settings stay

@@ -14,6 +14,7 @@ import os
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from triggers import limits_table
 from triggers.alarms import StageAlarms
 from triggers.connect import TRIGGERS, ConnectError, Connector, policy_file, read_only, update_pool_request
 
@@ -53,6 +54,13 @@ class Disconnector(Connector):
         self.client_id = env.get("COGNITO_CLIENT_ID")
         self.params = [name for name in (env.get("COGNITO_CLIENT_SECRET_PARAM"), env.get("AUTHSIGNAL_SECRET_KEY_PARAM"))
                        if name and self._parameter(name) is not None]
+        # The limits table holds only counters: deleted if it is the one `connect` makes for this stage.
+        self.dynamodb = clients["dynamodb"]
+        self.table = limits_table.table_name(app_name, self.stage)
+        try:
+            self.dynamodb.describe_table(TableName=self.table)
+        except self.dynamodb.exceptions.ResourceNotFoundException:
+            self.table = None
         self.users = 0
         if self.pool is not None and self.created:
             self.users = len(self.idp.list_users(UserPoolId=self.pool["Id"], Limit=1).get("Users", []))
@@ -84,6 +92,9 @@ class Disconnector(Connector):
         for name in self.params:
             self.ssm.delete_parameter(Name=name)
             self.done.append(f"deleted SSM parameter {name}")
+        if self.table:
+            self.dynamodb.delete_table(TableName=self.table)
+            self.done.append(f"deleted DynamoDB table {self.table} (the sign-in limits' counters)")
         self.stage_alarms.remove(self.done)
         self._forget()
 
