@@ -353,6 +353,44 @@ def test_api_stage_is_throttled_idempotently_with_options(aws, project):
             run(project_dir, rate_limit=rate, burst_limit=burst)
 
 
+def test_waf_option_puts_a_web_acl_in_front_of_the_stage_once_and_disconnect_removes_it(aws, project):
+    project_dir, functions = project
+    apigw, api = make_api(aws)
+    write_deployed(project_dir, "prod", functions, rest_api_id=api)
+    wafv2 = boto3.client("wafv2", region_name=REGION)
+    stage_arn = f"arn:aws:apigateway:{REGION}::/restapis/{api}/stages/api"
+    assert run(project_dir)[0] and wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"] == []  # only when asked
+
+    done, _ = run(project_dir, waf_rate_limit=100)
+    assert "created WAF web ACL cognito-authsignal-prod-auth: at most 100 requests to /auth/ per IP in 5 minutes" in done
+    [summary] = wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"]
+    acl = wafv2.get_web_acl(Name=summary["Name"], Scope="REGIONAL", Id=summary["Id"])["WebACL"]
+    [rule] = acl["Rules"]
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert (rate["Limit"], rate["AggregateKeyType"]) == (100, "IP")
+    assert rate["ScopeDownStatement"]["ByteMatchStatement"]["SearchString"] in ("/auth/", b"/auth/")
+    assert wafv2.get_web_acl_for_resource(ResourceArn=stage_arn)["WebACL"]["ARN"] == summary["ARN"]
+    assert run(project_dir, waf_rate_limit=100)[0] == []  # a second run changes nothing
+
+    done, _ = run(project_dir, waf_rate_limit=300)
+    assert done == ["updated WAF web ACL cognito-authsignal-prod-auth"]
+    for wrong in (0, 9, 2.5):
+        with pytest.raises(connect.ConnectError, match="--waf"):
+            run(project_dir, waf_rate_limit=wrong)
+
+    done, _ = undo(project_dir, delete_users=True)
+    assert "deleted WAF web ACL cognito-authsignal-prod-auth" in done
+    assert wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"] == []
+
+
+def test_the_templates_waf_is_the_one_connect_makes():
+    from triggers import waf
+
+    with open(os.path.join(ROOT, "triggers", "cloudformation.json")) as handle:
+        template = json.load(handle)
+    assert template == waf.template_with_waf(template), "run: python -m triggers.alarms --write-template"
+
+
 def test_adopting_a_client_that_lets_users_write_email_fixes_it_and_says_so(aws, project):
     """An adopted pool whose client (found by name) was created without WriteAttributes, and
     which already has users: connect restricts the client and says what it will touch."""

@@ -19,6 +19,7 @@ from chalicelib import settings
 from chalicelib.cleanup import PENDING_GROUP, PENDING_GROUP_DESCRIPTION
 from triggers import limits_table
 from triggers.alarms import StageAlarms
+from triggers.waf import StageWaf
 
 # Cognito trigger -> the Chalice function name (`name=`) in triggers/__init__.py.
 TRIGGERS = {
@@ -257,7 +258,11 @@ def read_only(plan):
 class Connector:
     def __init__(self, project_dir, stage, pool_id=None, force=False, session=None,
                  environ=None, ask=None, out=print, session_minutes=SESSION_MINUTES,
-                 rate_limit=RATE_LIMIT, burst_limit=BURST_LIMIT, alarm_email=None):
+                 rate_limit=RATE_LIMIT, burst_limit=BURST_LIMIT, alarm_email=None, waf_rate_limit=None):
+        if waf_rate_limit is not None and not (isinstance(waf_rate_limit, int) and 10 <= waf_rate_limit <= 2000000000):
+            raise ConnectError("--waf takes the requests to /auth/ one IP may make in 5 minutes: a whole number "
+                               f"from 10 (WAF's minimum) to 2000000000, not {waf_rate_limit!r}.")
+        self.waf_rate_limit = waf_rate_limit
         if not (isinstance(rate_limit, (int, float)) and isinstance(burst_limit, int)
                 and 0 < rate_limit <= 10000 and 0 < burst_limit <= 5000):
             raise ConnectError("The API's throttling needs a rate limit above 0 (requests per second, at most "
@@ -316,7 +321,8 @@ class Connector:
                 "No AWS credentials found: configure them (`aws configure`, AWS_PROFILE, or "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account you deployed to. Nothing was changed.")
         return {name: session.client(name, region_name=region)
-                for name in ("cognito-idp", "lambda", "ssm", "apigateway", "cloudwatch", "sns", "sts", "dynamodb")}
+                for name in ("cognito-idp", "lambda", "ssm", "apigateway", "cloudwatch", "sns", "sts", "dynamodb",
+                             "wafv2")}
 
     def _describe_pool(self, pool_id, where):
         try:
@@ -424,6 +430,16 @@ class Connector:
                 raise ConnectError(f"API {self.rest_api_id} (stage {self.api_stage}) is in the deployed file but not "
                                    f"in the account: run `chalice deploy --stage {self.stage}` again.") from None
             self.stage_throttle = (settings_now.get("methodSettings") or {}).get("*/*") or {}
+        self.stage_waf = None
+        if self.waf_rate_limit is not None:
+            if not self.rest_api_id:
+                raise ConnectError(f"--waf needs the stage's API, and .chalice/deployed has none for '{self.stage}': "
+                                   f"run `chalice deploy --stage {self.stage}` first. Nothing was changed.")
+            partition = next(iter(self.functions.values())).split(":")[1]
+            self.stage_waf = StageWaf(
+                clients["wafv2"], name=f"{self.name}-auth", limit=self.waf_rate_limit,
+                stage_arn=f"arn:{partition}:apigateway:{self.region}::/restapis/{self.rest_api_id}/stages/{self.api_stage}")
+            self.stage_waf.plan()
         for name, arn in self.functions.items():
             try:
                 self.lam.get_function_configuration(FunctionName=arn)
@@ -530,6 +546,8 @@ class Connector:
                          "the Authsignal secret key")
 
         self._throttle_api()
+        if self.stage_waf is not None:
+            self.stage_waf.apply(self.done)
         self.stage_alarms.apply(self.done)
         self.done += limits_table.ensure_table(self.dynamodb, self.limits_table)
         values = {
