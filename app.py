@@ -17,7 +17,6 @@ log_format.install(app.app_name)
 app.register_blueprint(triggers)
 
 _pool = None
-_store = None
 
 
 def _misconfigured(error):
@@ -54,18 +53,13 @@ def get_pool():
 
 
 def get_gate(email):
-    """This request's limits (chalicelib.limits): keyed by the address and by API Gateway's
-    sourceIp (set from the TCP connection; X-Forwarded-For is the caller's to write)."""
-    global _store
+    """This request's limits (chalicelib.limits), by the address and by API Gateway's sourceIp
+    (set from the TCP connection; X-Forwarded-For is the caller's to write)."""
     with configured():
         config = settings.limits()
-        key = limits.keys_secret(settings.secret("COGNITO_CLIENT_SECRET", config.region))
-    if _store is None or (_store.table, _store.region, _store.endpoint_url) != (
-            config.table, config.region, config.dynamodb_endpoint_url):
-        _store = limits.Store(table=config.table, region=config.region, endpoint_url=config.dynamodb_endpoint_url)
+        secret = settings.secret("COGNITO_CLIENT_SECRET", config.region)
     source_ip = (app.current_request.context.get("identity") or {}).get("sourceIp") or ""
-    return limits.Gate(store=_store, rules=config.rules, address=limits.address_key(key, email),
-                       client=limits.client_key(key, source_ip), clock=time.time)
+    return limits.gate(config=config, secret=secret, email=email, source_ip=source_ip, clock=time.time)
 
 
 @app.middleware("http")

@@ -219,6 +219,21 @@ class Gate:
         return check_sign_up(store=self.store, rules=self.rules, client=self.client, now=self.clock())
 
 
+_stores = {}
+
+
+def gate(*, config, secret, email, source_ip, clock):
+    """The Gate for one /auth/start: `config` from settings.limits(), `secret` the Cognito client
+    secret (the keys' root), `email` normalised, `source_ip` API Gateway's. One Store per table
+    and endpoint per process (its connection is kept alive: chalicelib.outbound)."""
+    where = (config.table, config.region, config.dynamodb_endpoint_url)
+    if where not in _stores:
+        _stores[where] = Store(table=config.table, region=config.region, endpoint_url=config.dynamodb_endpoint_url)
+    key = keys_secret(secret)
+    return Gate(store=_stores[where], rules=config.rules, address=address_key(key, email),
+                client=client_key(key, source_ip), clock=clock)
+
+
 def wait_text(seconds):
     """'1 minute', '15 minutes', '3 hours': what a person reads in the 429's message."""
     if seconds < 60:
