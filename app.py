@@ -8,7 +8,7 @@ import time
 
 from chalice import Chalice, Response
 
-from chalicelib import budget, http, limits, log_format, metrics, observe, page, settings, signin
+from chalicelib import budget, http, log_format, metrics, observe, page, settings, signin
 from chalicelib.cognito_gateway import UserPoolClient
 from triggers import bp as triggers
 
@@ -55,6 +55,8 @@ def get_pool():
 def get_gate(email):
     """This request's limits (chalicelib.limits), by the address and by API Gateway's sourceIp
     (set from the TCP connection; X-Forwarded-For is the caller's to write)."""
+    from chalicelib import limits  # here: the page and the other routes never pay its import
+
     with configured():
         config = settings.limits()
         secret = settings.secret("COGNITO_CLIENT_SECRET", config.region)
