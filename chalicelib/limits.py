@@ -189,9 +189,12 @@ def check_start(*, store, rules, address, client, now):
     return Verdict(True)
 
 
-def check_sign_up(*, store, rules, client, now):
-    """Count one new Cognito user for `client` and in total. Fails closed."""
+def check_sign_up(*, store, rules, client, now, store_down=False):
+    """Count one new Cognito user for `client` and in total. Fails closed; `store_down` (this
+    request's start check found the store unavailable) refuses without waiting on it again."""
     try:
+        if store_down:
+            raise StoreUnavailable("it did not answer this request's start check")
         for rule, subject in ((rules.sign_ups_per_client, client), (rules.sign_ups_total, "all")):
             verdict = _take(store, rule, subject, now)
             if not verdict.allowed:
@@ -202,7 +205,7 @@ def check_sign_up(*, store, rules, client, now):
     return Verdict(True)
 
 
-@dataclass(frozen=True)
+@dataclass
 class Gate:
     """One /auth/start's limits: what signin.start asks before Cognito and before a sign-up."""
     store: object
@@ -210,13 +213,17 @@ class Gate:
     address: str
     client: str
     clock: object  # epoch seconds, e.g. time.time
+    store_down: bool = False  # the start check found the store unavailable
 
     def start(self):
-        return check_start(store=self.store, rules=self.rules, address=self.address, client=self.client,
-                           now=self.clock())
+        verdict = check_start(store=self.store, rules=self.rules, address=self.address, client=self.client,
+                              now=self.clock())
+        self.store_down = verdict.store_unavailable
+        return verdict
 
     def sign_up(self):
-        return check_sign_up(store=self.store, rules=self.rules, client=self.client, now=self.clock())
+        return check_sign_up(store=self.store, rules=self.rules, client=self.client, now=self.clock(),
+                             store_down=self.store_down)
 
 
 _stores = {}

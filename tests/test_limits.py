@@ -131,6 +131,28 @@ def test_sign_ups_in_total(dynamodb_url):
 # ------------------------------------------------------------------ faults
 
 
+def test_a_hung_store_is_waited_on_once_per_request(monkeypatch):
+    """A store that accepts but never answers: the start check waits out its timeouts, the
+    sign-up check of the same request does not wait again."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    monkeypatch.setattr(limits, "READ_TIMEOUT_SECONDS", 0.3)
+    try:
+        one = gate(f"http://127.0.0.1:{listener.getsockname()[1]}", rules(), fresh(), fresh(), Clock())
+        began = time.monotonic()
+        assert one.start().store_unavailable
+        waited = time.monotonic() - began
+        began = time.monotonic()
+        assert not one.sign_up().allowed
+        assert waited >= 0.3 and time.monotonic() - began < 0.05
+    finally:
+        listener.close()
+
+
 def test_store_down_lets_returning_users_through_and_refuses_sign_ups(caplog):
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens: connection refused
     one = gate(closed, rules(), fresh(), fresh(), Clock())
