@@ -52,6 +52,18 @@ def get_pool():
     return _pool
 
 
+def get_gate(email):
+    """This request's limits (chalicelib.limits), by the address and by API Gateway's sourceIp
+    (set from the TCP connection; X-Forwarded-For is the caller's to write)."""
+    from chalicelib import limits  # here: the page and the other routes never pay its import
+
+    with configured():
+        config = settings.limits()
+        secret = settings.secret("COGNITO_CLIENT_SECRET", config.region)
+    source_ip = (app.current_request.context.get("identity") or {}).get("sourceIp") or ""
+    return limits.gate(config=config, secret=secret, email=email, source_ip=source_ip, clock=time.time)
+
+
 @app.middleware("http")
 def guard(request, get_response):
     began = time.monotonic()
@@ -111,7 +123,7 @@ def auth_start():
     body = http.json_object(app.current_request)
     email = signin.normalize_email(http.string_field(body, "email", 320))
     pool = get_pool()
-    return signin.start(pool, email, pool.config.start_min_seconds)
+    return signin.start(pool, email, pool.config.start_min_seconds, gate=get_gate(email))
 
 
 @app.route("/auth/finish", methods=["POST"])

@@ -27,6 +27,9 @@ a bounded number of processes and sign-ins, and takes a few minutes (more on a b
    process, rounds interleaved; Cognito calls per request; and the verifier's cold-start cost
    (PyJWT + cryptography imported, and the authorizer's first call with its JWKS fetch) as a
    CPU ratio to `import chalice` (in section 1's rounds).
+7. The limits (chalicelib.limits): what their store calls add to /auth/start in one warm
+   process (median), and what they add to a cold start (the module's import, and the first
+   check on a new connection), against the dev stack's DynamoDB (moto's server on loopback).
 """
 import json
 import math
@@ -73,6 +76,13 @@ AUTHORIZER = "authorizer, first token"
 VERIFIER_BUDGET_RATIO = 2.5
 AUTHORIZER_BUDGET_RATIO = 3.0
 METHOD_ARN = "arn:aws:execute-api:us-east-1:000000000000:abc123/api/GET/api/me"
+LIMITS_CHECKS = 200               # warm limit checks timed
+LIMITS_COLD_RUNS = 8              # fresh processes for the limiter's cold cost (the first not counted)
+# Median added to /auth/start: 4 calls to moto's server on loopback, each mostly moto's own
+# handling (4-5 ms on a 2-CPU VM); in the function's region DynamoDB answers in a few ms too.
+LIMITS_WARM_BUDGET_SECONDS = 0.040
+LIMITS_IMPORT_BUDGET_SECONDS = 0.005
+LIMITS_FIRST_CHECK_BUDGET_SECONDS = 0.060
 SERVER_API = ("track", "validate", "get_action")  # Authsignal calls a server makes
 ACTION = "cognitoAuth"
 # /auth/start holds its answer to a floor (AUTH_START_MIN_SECONDS) so its time does not
@@ -498,6 +508,82 @@ def table(title, header, rows):
         print(line(row))
 
 
+# One fresh process: import chalicelib.limits after what app.py imports before it, then one check
+# on a new connection (which also imports the AWS client: a Cognito call would, a moment later); JSON.
+LIMITS_COLD = """
+import json, sys, time
+import chalice  # what app.py imports anyway, before it: the import below is the limits' own share
+from chalicelib import budget, http, log_format, metrics, observe, page, settings, signin
+began = time.perf_counter()
+from chalicelib import limits
+imported = time.perf_counter() - began
+store = limits.Store(table=sys.argv[1], region="us-east-1", endpoint_url=sys.argv[2])
+rules = limits.Rules(*(limits.Rule(n, 10**9, 900) for n in ("address", "address-day", "client", "sign-ups-client",
+                                                             "sign-ups-total")))
+began = time.perf_counter()
+assert limits.check_start(store=store, rules=rules, address=sys.argv[3], client=sys.argv[3], now=time.time()).allowed
+print(json.dumps({"import": imported, "first": time.perf_counter() - began}))
+"""
+
+
+def limits_figures(stack):
+    """(warm seconds per /auth/start check, warm per sign-up check, cold import, cold first check)."""
+    from chalicelib import limits
+
+    env = stack.stage_env()
+    table_name, url = env["LIMITS_TABLE"], env["DYNAMODB_ENDPOINT_URL"]
+    store = limits.Store(table=table_name, region="us-east-1", endpoint_url=url)
+    rules = limits.Rules(*(limits.Rule(n, 10**9, 900) for n in ("address", "address-day", "client",
+                                                                 "sign-ups-client", "sign-ups-total")))
+    starts, sign_ups = [], []
+    for i in range(LIMITS_CHECKS + 20):  # the first 20 warm the connection
+        gate = limits.Gate(store=store, rules=rules, address=uuid.uuid4().hex, client=f"bench-{i % 7}",
+                           clock=time.time)
+        began = time.perf_counter()
+        assert gate.start().allowed
+        middle = time.perf_counter()
+        assert gate.sign_up().allowed
+        if i >= 20:
+            starts.append(middle - began)
+            sign_ups.append(time.perf_counter() - middle)
+    imports, firsts = [], []
+    for _ in range(LIMITS_COLD_RUNS):
+        out = subprocess.run([PYTHON, "-c", LIMITS_COLD, table_name, url, uuid.uuid4().hex], cwd=ROOT,
+                             capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "AWS_ACCESS_KEY_ID": "devstack", "AWS_SECRET_ACCESS_KEY": "devstack"})
+        if out.returncode != 0:
+            raise SystemExit(f"limits cold run failed:\n{out.stderr[-2000:]}")
+        figures = json.loads(out.stdout.strip().splitlines()[-1])
+        imports.append(figures["import"])
+        firsts.append(figures["first"])
+    return starts, sign_ups, imports[1:], firsts[1:]
+
+
+def limits_report(figures):
+    starts, sign_ups, imports, firsts = figures
+    failures = []
+    checks = [
+        ("/auth/start check (3 UpdateItem + 1 GetItem), warm, median", median(starts), p95(starts),
+         LIMITS_WARM_BUDGET_SECONDS),
+        ("sign-up check (2 UpdateItem, new users only), warm, median", median(sign_ups), p95(sign_ups), None),
+        ("cold: import chalicelib.limits (after app.py's other imports)", median(imports), max(imports), LIMITS_IMPORT_BUDGET_SECONDS),
+        ("cold: first /auth/start check (new connection)", median(firsts), max(firsts),
+         LIMITS_FIRST_CHECK_BUDGET_SECONDS),
+    ]
+    rows = []
+    for name, value, worst, budget in checks:
+        ok = budget is None or value <= budget
+        if not ok:
+            failures.append(f"limits: {name} {value * 1000:.1f} ms (budget {budget * 1000:.0f} ms)")
+        rows.append([name, ms(value), ms(worst), "(none)" if budget is None else
+                     f"<= {budget * 1000:.0f} ms: {'ok' if ok else 'FAIL'}"])
+    table(f"6. The limits' added time (warm: n={LIMITS_CHECKS} in this process; cold: median of "
+          f"{LIMITS_COLD_RUNS - 1} fresh processes)", ["figure", "median", "p95 / max", "budget"], rows)
+    print("\nAgainst moto's server on loopback; DynamoDB in the function's region answers a small"
+          "\nUpdateItem in a few milliseconds, and the first call of a container adds a TLS handshake.")
+    return failures
+
+
 def top_level(names):
     return {name.split(".")[0] for name in names}
 
@@ -598,7 +684,9 @@ def main():
         throughput = me_throughput(stack, stack.last_tokens["accessToken"])
         print(f"sign-ins done ({time.monotonic() - began:.0f} s); cold starts ...", flush=True)
         times, memory, cpu, loaded = ColdStarts(stack, user).measure()
-        print(f"cold starts done ({time.monotonic() - began:.0f} s); chalice package ...", flush=True)
+        print(f"cold starts done ({time.monotonic() - began:.0f} s); limits ...", flush=True)
+        limits_measured = limits_figures(stack)
+        print(f"limits done ({time.monotonic() - began:.0f} s); chalice package ...", flush=True)
     finally:
         stack.stop()
         workdir.cleanup()
@@ -728,6 +816,7 @@ def main():
           f"\nare the work; as served, /auth/start answers no sooner than that floor ({floor_note()}).")
 
     failures += throughput_report(throughput, cpu)
+    failures += limits_report(limits_measured)
 
     print(f"\nTotal {time.monotonic() - began:.0f} s.")
     if failures:

@@ -91,24 +91,14 @@ def _fail(status, code, message):
     raise AuthorizerFailure(code)
 
 
-def _gateway_response(status, code, message):
-    # Static header values are single-quoted, with no quote inside: the CSP is `sandbox`
-    # (no script, no form, no plugin) rather than the app's `default-src 'none'`.
-    headers = {**http.BASE_HEADERS, "Cache-Control": "no-store", "Content-Security-Policy": "sandbox"}
-    body = '{"error": {"code": "%s", "message": "%s"}}' % (code, message)
-    return {"statusCode": status,
-            "responseParameters": {f"gatewayresponse.header.{name}": f"'{value}'" for name, value in headers.items()},
-            "responseTemplates": {"application/json": body}}
-
-
 def gateway_responses():
-    """API Gateway's own answers around the authorizer, in this API's error shape
-    (`x-amazon-apigateway-gateway-responses`; triggers/cloudformation.json holds this):
-    a Deny (ACCESS_DENIED) is the refusal in the Deny's context, as a 401; no Authorization
+    """API Gateway's own answers around the authorizer (part of http.gateway_responses()): a
+    Deny (ACCESS_DENIED) is the refusal in the Deny's context, as a 401; no Authorization
     header at all (UNAUTHORIZED) never reaches the authorizer; a failure is a 503."""
+    error = http.error_template
     return {
-        "ACCESS_DENIED": _gateway_response(401, "$context.authorizer.code", "$context.authorizer.message"),
-        "UNAUTHORIZED": _gateway_response(401, access_tokens.MISSING.code, access_tokens.MISSING.message),
-        "AUTHORIZER_FAILURE": _gateway_response(503, "unavailable", UNAVAILABLE),
-        "AUTHORIZER_CONFIGURATION_ERROR": _gateway_response(503, "unavailable", UNAVAILABLE),
+        "ACCESS_DENIED": http.gateway_response(401, error("$context.authorizer.code", "$context.authorizer.message")),
+        "UNAUTHORIZED": http.gateway_response(401, error(access_tokens.MISSING.code, access_tokens.MISSING.message)),
+        "AUTHORIZER_FAILURE": http.gateway_response(503, error("unavailable", UNAVAILABLE)),
+        "AUTHORIZER_CONFIGURATION_ERROR": http.gateway_response(503, error("unavailable", UNAVAILABLE)),
     }

@@ -1,13 +1,13 @@
-"""Endpoints of the two services the Lambda code calls (cognito-idp, ssm), as botocore resolves them.
+"""Endpoints of the services the Lambda code calls (cognito-idp, ssm, dynamodb), as botocore resolves them.
 
 botocore reads a per-service rule set (endpoint-rule-set-1.json) and partitions.json; for these
-two services, outside dual-stack, the rules come down to this table (tests/test_aws_endpoints.py
+three services, outside dual-stack, the rules come down to this table (tests/test_aws_endpoints.py
 compares it with botocore's resolver for every partition, with and without FIPS):
 
 - a configured endpoint first: `AWS_ENDPOINT_URL_<SERVICE ID>`, then `AWS_ENDPOINT_URL`, unless
   `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`; FIPS does not apply to it;
 - otherwise `https://<service>[-fips].<region>.<partition's DNS suffix>`, where GovCloud's
-  SSM endpoint is FIPS already (no `-fips` host).
+  SSM and DynamoDB endpoints are FIPS already (no `-fips` host).
 Dual-stack is left out: its hosts differ region by region (per-region overrides in the rules).
 """
 import os
@@ -24,9 +24,10 @@ _PARTITIONS = (
     (re.compile(r"^us-isof-\w+-\d+$"), "csp.hci.ic.gov"),
 )
 # The env var botocore reads: AWS_ENDPOINT_URL_ + the service id, upper case, spaces as "_".
-SERVICE_ENV = {"cognito-idp": "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", "ssm": "AWS_ENDPOINT_URL_SSM"}
+SERVICE_ENV = {"cognito-idp": "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER", "ssm": "AWS_ENDPOINT_URL_SSM",
+               "dynamodb": "AWS_ENDPOINT_URL_DYNAMODB"}
 # (service, partition suffix, region prefix) whose standard endpoint is already FIPS.
-_FIPS_BY_DEFAULT = {("ssm", "us-gov-")}
+_FIPS_BY_DEFAULT = {("ssm", "us-gov-"), ("dynamodb", "us-gov-")}
 
 
 def _true(name, environ):

@@ -1,4 +1,4 @@
-"""AWS JSON 1.1 over the standard library: one POST per attempt, SigV4 where AWS needs it.
+"""AWS JSON 1.1 (and 1.0, DynamoDB's) over the standard library: one POST per attempt, SigV4 where AWS needs it.
 
 Why not boto3: creating a client loads botocore's service model and endpoint data, about
 ten times the CPU of `import chalice`, inside every cold start a person waits on (see
@@ -16,6 +16,8 @@ import json
 from chalicelib import outbound
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
+# DynamoDB speaks JSON 1.0: the same wire format under another content type.
+CONTENT_TYPE_1_0 = "application/x-amz-json-1.0"
 
 
 class AwsError(Exception):
@@ -43,14 +45,17 @@ def endpoint(service, region):
     return aws_endpoints.endpoint(service, region)
 
 
-def call(url, target, params, connect_timeout, read_timeout, sign=None, safe=False, **effects):
+def call(url, target, params, connect_timeout, read_timeout, sign=None, safe=False, content_type=CONTENT_TYPE,
+         credentials=None, **effects):
     """POST one operation, retried as botocore's standard mode would; returns the parsed JSON answer.
 
     `target` is the whole X-Amz-Target value; `sign` is `(region, service)` for an
     operation that needs SigV4. `safe` says whether the operation may be repeated after AWS
     may have acted on it (see docs/design.md, "AWS calls"); if not, only a throttle or a
     connection that never opened is retried. Raises AwsError for an error answer,
-    AwsUnavailable when there is none, AwsNoCredentials when it cannot sign. Inside a budget
+    AwsUnavailable when there is none, AwsNoCredentials when it cannot sign. `content_type` is
+    CONTENT_TYPE_1_0 for a JSON 1.0 service (DynamoDB). `credentials` replace the chain's (the
+    dev stack's emulators accept any key, and a real one never needs to reach them). Inside a budget
     (chalicelib.budget) the timeouts, the retries and their backoff all fit in what is left.
     `effects` (sleep, random, left, quota) are for tests."""
     from urllib.parse import urlsplit
@@ -58,8 +63,8 @@ def call(url, target, params, connect_timeout, read_timeout, sign=None, safe=Fal
     from chalicelib import aws_retry
 
     body = json.dumps(params).encode()
-    headers = {"Host": urlsplit(url).netloc, "Content-Type": CONTENT_TYPE, "X-Amz-Target": target}
-    if sign:
+    headers = {"Host": urlsplit(url).netloc, "Content-Type": content_type, "X-Amz-Target": target}
+    if sign and credentials is None:
         from chalicelib import aws_credentials
 
         try:

@@ -277,3 +277,38 @@ def with_security_headers(response):
     if "Content-Security-Policy" not in response.headers:
         response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
     return response
+
+
+def error_template(code, message):
+    return '{"error": {"code": "%s", "message": "%s"}}' % (code, message)
+
+
+def gateway_response(status, body):
+    """One of API Gateway's own answers in this API's shape (x-amazon-apigateway-gateway-responses).
+    Static header values are single-quoted, with no quote inside: the CSP is `sandbox` (no
+    script, no form, no plugin) rather than the app's `default-src 'none'`. Without `status`
+    the answer keeps API Gateway's own code."""
+    headers = {**BASE_HEADERS, "Cache-Control": "no-store", "Content-Security-Policy": "sandbox"}
+    return {**({"statusCode": status} if status else {}),
+            "responseParameters": {f"gatewayresponse.header.{name}": f"'{value}'" for name, value in headers.items()},
+            "responseTemplates": {"application/json": body}}
+
+
+def gateway_responses():
+    """Every answer API Gateway gives itself, in this API's error shape with its security
+    headers: its throttle (429), an unknown route or a preflight (404), any other 4xx or 5xx,
+    and the authorizer's (chalicelib.authorizer). The template's RestAPI holds exactly these,
+    and `python -m triggers connect` puts them on a deployed API."""
+    from chalicelib import authorizer
+
+    return {
+        **authorizer.gateway_responses(),
+        "THROTTLED": gateway_response(429, error_template(
+            "throttled", "Too many requests right now. Wait a minute and try again.")),
+        "MISSING_AUTHENTICATION_TOKEN": gateway_response(404, error_template(
+            "not_found", "There is nothing at this address.")),
+        "DEFAULT_4XX": gateway_response(
+            None, '{"error": {"code": "bad_request", "message": $context.error.messageString}}'),
+        "DEFAULT_5XX": gateway_response(None, error_template(
+            "unavailable", "The service is unavailable right now. Try again in a minute.")),
+    }

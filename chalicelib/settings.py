@@ -309,3 +309,59 @@ def token_issuer():
     else:
         issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
     return TokenIssuer(issuer=issuer, jwks_url=issuer + "/.well-known/jwks.json", client_id=client_id)
+
+
+# The limits of /auth/start (chalicelib.limits): setting name → (rule name, default "COUNT/SECONDS").
+# Defaults for a public demo: a person who mistypes or loses a code has room (5 rounds in a
+# quarter of an hour, 20 a day); a script cannot mail one stranger more than 20 times a day, nor
+# one client start more than 30 rounds (about 2 a minute) or create more than 10 users an hour.
+LIMIT_SETTINGS = {
+    "LIMIT_START_PER_ADDRESS": ("address", "5/900"),
+    "LIMIT_START_PER_ADDRESS_DAY": ("address-day", "20/86400"),
+    "LIMIT_START_PER_CLIENT": ("client", "30/900"),
+    "LIMIT_SIGN_UPS_PER_CLIENT": ("sign-ups-client", "10/3600"),
+    "LIMIT_SIGN_UPS_TOTAL": ("sign-ups-total", "500/3600"),
+}
+MAX_LIMIT_WINDOW_SECONDS = 7 * 86400
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    table: str
+    region: str
+    dynamodb_endpoint_url: str | None
+    rules: object  # chalicelib.limits.Rules
+
+
+def _rule(name, rule_name, default):
+    from chalicelib.limits import Rule
+
+    value = os.environ.get(name, "").strip() or default
+    count, _, seconds = value.partition("/")
+    try:
+        rule = Rule(rule_name, int(count), int(seconds))
+    except ValueError:
+        rule = None
+    if rule is None or not (1 <= rule.count <= 10**9 and 1 <= rule.seconds <= MAX_LIMIT_WINDOW_SECONDS):
+        raise SettingsError(f"Setting {name} must be COUNT/SECONDS (at most COUNT requests per window of "
+                            f"SECONDS, up to {MAX_LIMIT_WINDOW_SECONDS}), like {default}; not {value!r}.")
+    return rule
+
+
+def limits():
+    """The /auth/start limits and their table; read only by the API's /auth/start (the
+    triggers never need them)."""
+    from chalicelib.limits import Rules
+
+    rules = Rules(*(_rule(name, rule_name, default) for name, (rule_name, default) in LIMIT_SETTINGS.items()))
+    table = _require("LIMITS_TABLE")
+    region = os.environ.get("COGNITO_REGION") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise SettingsError("Setting COGNITO_REGION is missing (or AWS_REGION).")
+    endpoint = os.environ.get("DYNAMODB_ENDPOINT_URL", "").strip() or None
+    if endpoint and not is_loopback(endpoint):
+        raise SettingsError("DYNAMODB_ENDPOINT_URL is only for the offline dev stack (a loopback URL); remove it.")
+    if endpoint and running_in_lambda():
+        raise SettingsError(f"DYNAMODB_ENDPOINT_URL points at loopback ({endpoint}) in a deployed Lambda: that "
+                            "is the offline dev stack's setting; remove it from this stage.")
+    return LimitSettings(table=table, region=region, dynamodb_endpoint_url=endpoint, rules=rules)

@@ -172,17 +172,22 @@ def _signed_in(result):
     }
 
 
-def start(pool, email, min_seconds=0.0):
+def start(pool, email, min_seconds=0.0, *, gate=None):
     """Start CUSTOM_AUTH; a new email is signed up silently, and both look the same.
 
     A new email costs two more Cognito calls (the failed InitiateAuth, then SignUp with
     its PreSignUp trigger) than a returning one. So that the time of the answer does not
     tell who has an account, the answer is held until `min_seconds` have passed (a floor
     above the new-user path's usual duration), whichever path it took.
+
+    `gate` (chalicelib.limits.Gate) is asked before Cognito and before a sign-up; its refusal
+    is held to the same floor, so a limited answer does not tell who has an account either.
     """
     began = time.monotonic()
     try:
-        return _start(pool, email)
+        if gate is not None:
+            _enforce(gate.start())
+        return _start(pool, email, gate)
     finally:
         time.sleep(max(0.0, began + min_seconds - time.monotonic()))
 
@@ -211,7 +216,18 @@ def _hint_if_users_hidden(error):
         log.error(HIDDEN_USERS_HINT)
 
 
-def _start(pool, email):
+def _enforce(verdict):
+    from chalicelib import limits
+
+    if verdict.store_unavailable:
+        metrics.record("LimitsStoreUnavailable")
+    if not verdict.allowed:
+        metrics.record("RateLimited", Rule=verdict.rule)
+        log.info("/auth/start refused by limit %s (retry after %s s)", verdict.rule, verdict.retry_after)
+        raise ApiError(*limits.refusal(verdict))
+
+
+def _start(pool, email, gate=None):
     try:
         try:
             return _challenge(pool, pool.start_custom_auth(email), email)
@@ -219,6 +235,8 @@ def _start(pool, email):
             if error.code != "UserNotFoundException":
                 _hint_if_users_hidden(error)
                 raise
+        if gate is not None:  # before Cognito grows: a flood of new addresses stops here
+            _enforce(gate.sign_up())
         try:
             signed_up = pool.sign_up(email)
         except CognitoError as error:

@@ -32,6 +32,7 @@ class DevStack:
     app_url: str
     authsignal_url: str
     cognito_url: str
+    dynamodb_url: str
     project_dir: str
     env: dict
     log: list
@@ -80,11 +81,12 @@ def running(*extra_args, project_dir=None):
     """`python -m devstack` on free ports with `extra_args`; stopped on exit.
 
     `--set NAME=VALUE` arguments are reflected in the handle's `env`."""
-    ports = {"app": free_port(), "authsignal": free_port(), "cognito": free_port()}
+    ports = {"app": free_port(), "authsignal": free_port(), "cognito": free_port(), "dynamodb": free_port()}
     project_dir = project_dir or os.path.join(ROOT, ".devstack", "project")
     command = [sys.executable, "-m", "devstack", "--no-autoreload", "--linked-project", project_dir,
                "--app-port", str(ports["app"]), "--authsignal-port", str(ports["authsignal"]),
-               "--cognito-port", str(ports["cognito"]), "--metrics-file", os.path.join(project_dir, "metrics.jsonl"),
+               "--cognito-port", str(ports["cognito"]), "--dynamodb-port", str(ports["dynamodb"]),
+               "--metrics-file", os.path.join(project_dir, "metrics.jsonl"),
                *extra_args]
     settings = dict(value.split("=", 1) for flag, value in zip(extra_args, extra_args[1:]) if flag == "--set")
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -106,9 +108,10 @@ def running(*extra_args, project_dir=None):
             app_url=f"http://127.0.0.1:{ports['app']}",
             authsignal_url=f"http://127.0.0.1:{ports['authsignal']}",
             cognito_url=f"http://127.0.0.1:{ports['cognito']}",
+            dynamodb_url=f"http://127.0.0.1:{ports['dynamodb']}",
             project_dir=project_dir,
             env={**endpoint_overrides("127.0.0.1", ports["authsignal"], ports["cognito"],
-                                      "--custom-domain" in extra_args), **settings},
+                                      "--custom-domain" in extra_args, ports["dynamodb"]), **settings},
             log=log,
             process=process,
         )

@@ -1,12 +1,14 @@
-"""The offline dev stack in one command: Authsignal and Cognito emulators, and `chalice local`.
+"""The offline dev stack in one command: Authsignal and Cognito emulators, DynamoDB, and `chalice local`.
 
-    python -m devstack [--app-port 8000] [--authsignal-port 8001] [--cognito-port 8002]
+    python -m devstack [--app-port 8000] [--authsignal-port 8001] [--cognito-port 8002] [--dynamodb-port 8003]
                        [--set NAME=VALUE ...] [--linked-project DIR]
                        [--default-outcome OUTCOME] [--rule EMAIL=OUTCOME ...] [--methods M1,M2]
                        [--custom-domain] [--json-content-type TYPE]
 
 Each service is a child process whose output is shown with a prefix. Ctrl-C (or
-SIGTERM or SIGHUP, however often they come, or any child dying) stops all three. A
+SIGTERM or SIGHUP, however often they come, or any child dying) stops them all.
+DynamoDB (the limits' store: chalicelib.limits) is moto's server, with the limits table made
+as `connect` makes it. A
 port that is taken stops it before anything starts, with one line naming the port.
 With other ports than the defaults, `chalice local` runs from `.devstack/project`, a
 copy of the project made of links and a config whose endpoints point at those ports
@@ -39,7 +41,7 @@ STOP_TIMEOUT_SECONDS = 5  # from SIGTERM to SIGKILL, for all services together
 POLL_SECONDS = 0.1
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 SERVICE_NAMES = {"app": "the app (chalice local)", "authsignal": "the Authsignal emulator",
-                 "cognito": "the Cognito emulator"}
+                 "cognito": "the Cognito emulator", "dynamodb": "DynamoDB (moto's server)"}
 
 
 def custom_domain(authsignal_port):
@@ -48,10 +50,11 @@ def custom_domain(authsignal_port):
     return f"http://localhost:{authsignal_port}"
 
 
-def endpoint_overrides(host, authsignal_port, cognito_port, with_custom_domain=False):
+def endpoint_overrides(host, authsignal_port, cognito_port, with_custom_domain=False, dynamodb_port=None):
     authsignal = f"http://{host}:{authsignal_port}"
     ui_origins = [authsignal] + ([custom_domain(authsignal_port)] if with_custom_domain else [])
     return {
+        **({"DYNAMODB_ENDPOINT_URL": f"http://{host}:{dynamodb_port}"} if dynamodb_port else {}),
         "COGNITO_ENDPOINT_URL": f"http://{host}:{cognito_port}",
         "AUTHSIGNAL_API_URL": f"{authsignal}/v1",
         "AUTHSIGNAL_UI_ORIGIN": " ".join(ui_origins),
@@ -209,9 +212,14 @@ def _answers(url):
 # `chalice local`, with a listen backlog of 128 instead of socketserver's default 5: with
 # 5, fifty browsers signing in at once got connection resets. With autoreload, chalice
 # re-runs sys.argv as its worker, so sys.argv becomes this same command line again.
+# The event's sourceIp is the TCP peer, as API Gateway sets it (chalice local always says
+# 127.0.0.1): the per-client limits can then be tried from 127.0.0.2, 127.0.0.3, ...
 CHALICE_LOCAL = (
     "import sys; from chalice import local; from chalice.cli import cli; "
     "local.ThreadedHTTPServer.request_queue_size = 128; "
+    "parse = local.ChaliceRequestHandler._parse_payload; "
+    "local.ChaliceRequestHandler._parse_payload = lambda self: (setattr("
+    "self.local_gateway.event_converter, 'LOCAL_SOURCE_IP', self.client_address[0]), parse(self))[1]; "
     "args = sys.argv[1:]; sys.argv = list(sys.orig_argv); "
     "cli.main(args=args, prog_name='chalice', obj={})"
 )
@@ -260,6 +268,7 @@ def main(argv=None):
     parser.add_argument("--app-port", type=int, default=int(os.environ.get("APP_PORT", 8000)))
     parser.add_argument("--authsignal-port", type=int, default=int(os.environ.get("AUTHSIGNAL_PORT", 8001)))
     parser.add_argument("--cognito-port", type=int, default=int(os.environ.get("COGNITO_PORT", 8002)))
+    parser.add_argument("--dynamodb-port", type=int, default=int(os.environ.get("DYNAMODB_PORT", 8003)))
     parser.add_argument("--no-autoreload", action="store_true", help="don't restart the app on code changes")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", type=_setting,
                         help="override a local-stage variable for the app and its triggers")
@@ -287,14 +296,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     python = sys.executable
-    overrides = endpoint_overrides(args.host, args.authsignal_port, args.cognito_port, args.custom_domain)
+    overrides = endpoint_overrides(args.host, args.authsignal_port, args.cognito_port, args.custom_domain,
+                                   args.dynamodb_port)
     overrides.update(args.set)
     stage = local_stage_env()
     defaults = all(stage.get(name) == value for name, value in overrides.items())
     stop = StopFlag()
     stop.install()
     problem = port_problem(args.host, {"app": args.app_port, "authsignal": args.authsignal_port,
-                                       "cognito": args.cognito_port})
+                                       "cognito": args.cognito_port, "dynamodb": args.dynamodb_port})
     if problem:
         print(problem, file=sys.stderr, flush=True)
         return 1
@@ -316,6 +326,9 @@ def main(argv=None):
             "--write-attributes=" + ",".join(CLIENT_SETTINGS["WriteAttributes"]), "--group=" + PENDING_GROUP,
             *cognito_options(args),
             *[f"--env={name}={value}" for name, value in overrides.items()]], metrics=metrics))
+        services.append(Service("dynamodb", [
+            python, "-m", "devstack.dynamodb", "--host", args.host, "--port", str(args.dynamodb_port),
+            "--table", {**stage, **overrides}["LIMITS_TABLE"], "--region", stage.get("COGNITO_REGION", "us-east-1")]))
         for service in services:
             service.wait_ready(stop)
         app_dir = ROOT if defaults else linked_project(overrides, args.linked_project)
@@ -337,9 +350,11 @@ def main(argv=None):
             f"  Authsignal emulator:  {authsignal_url}  (mailbox: {authsignal_url}/_dev/mailbox?email=...)\n"
             f"{dialog}"
             f"  Cognito emulator:     http://{args.host}:{args.cognito_port}\n"
+            f"  DynamoDB (limits):    http://{args.host}:{args.dynamodb_port}  (moto)\n"
             "  One-time codes are printed below as [authsignal] [mailbox] lines.\n", flush=True)
         print(f"DEVSTACK READY app={app_url} authsignal={authsignal_url} "
-              f"cognito=http://{args.host}:{args.cognito_port}", flush=True)
+              f"cognito=http://{args.host}:{args.cognito_port} dynamodb=http://{args.host}:{args.dynamodb_port}",
+              flush=True)
         while stop.signum is None:
             dead = [s for s in services if s.process.poll() is not None]
             if dead:

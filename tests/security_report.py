@@ -20,6 +20,7 @@ SUITES = {
     "fuzz": "tests/test_security_fuzz.py",
     "load": "tests/test_security_load.py",
     "logs": "tests/test_security_logs.py",
+    "limits": "tests/test_security_limits.py",
 }
 
 
@@ -61,6 +62,8 @@ def table(collector):
         ("fuzz cases / 5xx", p["fuzz_cases"], p["fuzz_5xx"]),
         ("concurrent sign-ins / succeeded", p["concurrent_sign_ins"], p["concurrent_succeeded"]),
         ("log lines checked / secrets found", p["log_lines"], p["log_leaks"]),
+        ("limit attacks and store faults / held", tried("limits"), o["limits"]["passed"]),
+        ("requests over a limit / let through", p["limit_hostile_requests"], p["limit_let_through"]),
     ]
     width = max(len(label) for label, _, _ in rows)
     lines = [f"{'':{width}}  {'count':>7}  {'result':>7}", "-" * (width + 18)]

@@ -27,13 +27,13 @@ def botocore_endpoint(service, region):
     """What a boto3 client made from this environment sends the operation to."""
     client = _SESSION.client(service, region_name=region, aws_access_key_id="x",
                                             aws_secret_access_key="x", config=Config(retries={"max_attempts": 0}))
-    operation = client.meta.service_model.operation_model("GetParameter" if service == "ssm" else "InitiateAuth")
+    operation = client.meta.service_model.operation_model({"ssm": "GetParameter", "dynamodb": "UpdateItem"}.get(service, "InitiateAuth"))
     resolved = client._ruleset_resolver.construct_endpoint(operation_model=operation, call_args={},
                                                            request_context={})
     return resolved.url.rstrip("/")
 
 
-@pytest.mark.parametrize("service", ["cognito-idp", "ssm"])
+@pytest.mark.parametrize("service", ["cognito-idp", "ssm", "dynamodb"])
 @pytest.mark.parametrize("region", REGIONS)
 @pytest.mark.parametrize("switches", CASES, ids=lambda case: ",".join(f"{k}={v}" for k, v in case.items()) or "none")
 def test_our_endpoint_is_botocores(monkeypatch, service, region, switches):

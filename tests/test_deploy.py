@@ -165,6 +165,11 @@ def test_new_pool_client_triggers_permissions_secrets_and_config(aws, project):
     assert client["EnableTokenRevocation"] is True
     assert client["WriteAttributes"] == ["locale"]  # never email: no moving an account onto another address
     assert aws.idp.get_group(UserPoolId=pool_id, GroupName=connect.PENDING_GROUP)["Group"]["GroupName"]
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    table = dynamodb.describe_table(TableName="cognito-authsignal-prod-limits")["Table"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST" and env["LIMITS_TABLE"] == table["TableName"]
+    assert dynamodb.describe_time_to_live(TableName=table["TableName"])["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED", "AttributeName": "expires"}
 
     for name in TRIGGERS.values():
         assert invoke_sources(aws, functions[name]) == [
@@ -348,6 +353,44 @@ def test_api_stage_is_throttled_idempotently_with_options(aws, project):
             run(project_dir, rate_limit=rate, burst_limit=burst)
 
 
+def test_waf_option_puts_a_web_acl_in_front_of_the_stage_once_and_disconnect_removes_it(aws, project):
+    project_dir, functions = project
+    apigw, api = make_api(aws)
+    write_deployed(project_dir, "prod", functions, rest_api_id=api)
+    wafv2 = boto3.client("wafv2", region_name=REGION)
+    stage_arn = f"arn:aws:apigateway:{REGION}::/restapis/{api}/stages/api"
+    assert run(project_dir)[0] and wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"] == []  # only when asked
+
+    done, _ = run(project_dir, waf_rate_limit=100)
+    assert "created WAF web ACL cognito-authsignal-prod-auth: at most 100 requests to /auth/ per IP in 5 minutes" in done
+    [summary] = wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"]
+    acl = wafv2.get_web_acl(Name=summary["Name"], Scope="REGIONAL", Id=summary["Id"])["WebACL"]
+    [rule] = acl["Rules"]
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert (rate["Limit"], rate["AggregateKeyType"]) == (100, "IP")
+    assert rate["ScopeDownStatement"]["ByteMatchStatement"]["SearchString"] in ("/auth/", b"/auth/")
+    assert wafv2.get_web_acl_for_resource(ResourceArn=stage_arn)["WebACL"]["ARN"] == summary["ARN"]
+    assert run(project_dir, waf_rate_limit=100)[0] == []  # a second run changes nothing
+
+    done, _ = run(project_dir, waf_rate_limit=300)
+    assert done == ["updated WAF web ACL cognito-authsignal-prod-auth"]
+    for wrong in (0, 9, 2.5):
+        with pytest.raises(connect.ConnectError, match="--waf"):
+            run(project_dir, waf_rate_limit=wrong)
+
+    done, _ = undo(project_dir, delete_users=True)
+    assert "deleted WAF web ACL cognito-authsignal-prod-auth" in done
+    assert wafv2.list_web_acls(Scope="REGIONAL")["WebACLs"] == []
+
+
+def test_the_templates_waf_is_the_one_connect_makes():
+    from triggers import waf
+
+    with open(os.path.join(ROOT, "triggers", "cloudformation.json")) as handle:
+        template = json.load(handle)
+    assert template == waf.template_with_waf(template), "run: python -m triggers.alarms --write-template"
+
+
 def test_adopting_a_client_that_lets_users_write_email_fixes_it_and_says_so(aws, project):
     """An adopted pool whose client (found by name) was created without WriteAttributes, and
     which already has users: connect restricts the client and says what it will touch."""
@@ -474,6 +517,8 @@ def test_disconnect_deletes_the_created_pool_secrets_policies_and_records(aws, p
     assert any("deletion protection off" in line for line in done)
     assert aws.idp.list_user_pools(MaxResults=60)["UserPools"] == []
     assert aws.ssm.describe_parameters()["Parameters"] == []
+    assert boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"] == []
+    assert any("deleted DynamoDB table cognito-authsignal-prod-limits" in line for line in done)
     assert all(invoke_sources(aws, functions[name]) == [] for name in TRIGGERS.values())
     after = json.loads((project_dir / ".chalice" / "config.json").read_text())
     assert after == before  # ids and policy files forgotten; the committed settings stay
@@ -645,7 +690,7 @@ NEEDS = {
     "verify_auth_challenge_response": {"ssm:GetParameter", "cognito-idp:AdminUpdateUserAttributes",
                                        "cognito-idp:AdminRemoveUserFromGroup"},
     # Otherwise Cognito's unauthenticated operations, which need no IAM action.
-    "api_handler": {"ssm:GetParameter", "cognito-idp:AdminAddUserToGroup"},
+    "api_handler": {"ssm:GetParameter", "cognito-idp:AdminAddUserToGroup", "dynamodb:UpdateItem", "dynamodb:GetItem"},
     "delete_unverified_users": {"cognito-idp:ListUsersInGroup", "cognito-idp:AdminRemoveUserFromGroup",
                                 "cognito-idp:AdminDeleteUser"},
     # The authorizer verifies tokens against the pool's public JWKS: no AWS call at all.
@@ -657,12 +702,12 @@ def _listed(value):
     return value if isinstance(value, list) else [value]
 
 
-def policy_problems(document, partition, pool, parameters, log_group, foreign=()):
+def policy_problems(document, partition, pool, parameters, log_group, foreign=(), table=None):
     """Why `document` is not least privilege for one function of one stage (empty: it is).
 
     Resources are ARNs (path 1) or their template form (path 2: `Fn::Sub` text, or
     `GetAtt:UserPool.Arn`). `partition` is what every ARN must start with; `pool`,
-    `parameters` and `log_group` are the only things it may name; `foreign` are another
+    `parameters`, `table` and `log_group` are the only things it may name; `foreign` are another
     stage's names that must appear nowhere."""
     problems = []
     for statement in document["Statement"]:
@@ -683,7 +728,7 @@ def policy_problems(document, partition, pool, parameters, log_group, foreign=()
                 if "*" in action:
                     problems.append(f"wildcard action {action}")
                 service = action.split(":")[0]
-                allowed = {"cognito-idp": {pool}, "ssm": set(parameters),
+                allowed = {"cognito-idp": {pool}, "ssm": set(parameters), "dynamodb": {table},
                            "logs": {log_group, log_group + ":*"}}.get(service)
                 if allowed is None:
                     problems.append(f"unexpected service {action}")
@@ -720,11 +765,13 @@ def test_stage_policies_take_the_partition_from_the_arns():
     pool = "arn:aws-cn:cognito-idp:cn-north-1:123456789012:userpool/cn-north-1_Abc"
     parameters = {"COGNITO_CLIENT_SECRET_PARAM": "/cognito-authsignal/prod/cognito-client-secret",
                   "AUTHSIGNAL_SECRET_KEY_PARAM": "/cognito-authsignal/prod/authsignal-secret-key"}
-    documents = connect.stage_policies(functions, pool, parameters, cleanup=True)
+    table = "arn:aws-cn:dynamodb:cn-north-1:123456789012:table/cognito-authsignal-prod-limits"
+    documents = connect.stage_policies(functions, pool, parameters, cleanup=True, table_arn=table)
     for name, document in documents.items():
         group = f"arn:aws-cn:logs:cn-north-1:123456789012:log-group:/aws/lambda/cognito-authsignal-prod-{name}"
         arns = {f"arn:aws-cn:ssm:cn-north-1:123456789012:parameter{p}" for p in parameters.values()}
-        assert policy_problems(document, "arn:aws-cn:", pool, arns, group) == [], name
+        assert policy_problems(document, "arn:aws-cn:", pool, arns, group, table=table) == [], name
+        assert {a for s in document["Statement"] for a in s["Action"]} == LOGS | NEEDS[name], name
     without = connect.stage_policies(functions, pool, parameters, cleanup=False)
     assert {a for s in without["delete_unverified_users"]["Statement"] for a in s["Action"]} == LOGS
     assert {a for s in without["api_handler"]["Statement"] for a in s["Action"]} == LOGS | {"ssm:GetParameter"}
@@ -765,8 +812,9 @@ def test_connect_writes_each_stages_own_least_privilege_policies(aws, project):
             assert path.name == f"policy-{stage}-{name.replace('_', '-')}.json"
             document = json.loads(path.read_text())
             group = f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/lambda/{arn.split(':')[6]}"
+            table = f"arn:aws:dynamodb:{REGION}:123456789012:table/cognito-authsignal-{stage}-limits"
             assert policy_problems(document, "arn:aws:", names[stage]["pool"], names[stage]["parameters"],
-                                   group, foreign) == [], (stage, name)
+                                   group, foreign, table) == [], (stage, name)
             actions = {a for s in document["Statement"] for a in _listed(s["Action"])}
             assert actions == LOGS | NEEDS[name], (stage, name)
     assert run(project_dir, "prod")[0] == []  # written once; a re-run leaves them
@@ -866,8 +914,78 @@ def test_stack_has_pool_client_triggers_permissions_and_outputs(stack):
     assert resources["DeleteUnverifiedUsers"]["Properties"]["Events"]["DeleteUnverifiedUsersEvent"]["Type"] == "Schedule"
 
 
-def test_stack_policies_are_least_privilege_and_partition_aware(stack):
-    resources = json.loads(stack.read_text())["Resources"]
+def test_stack_has_the_limits_table_and_waf_in_front_of_the_sign_in_routes(stack):
+    template = json.loads(stack.read_text())
+    resources = template["Resources"]
+    table = resources["LimitsTable"]
+    assert table["Type"] == "AWS::DynamoDB::Table" and table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires", "Enabled": True}
+    assert resources["APIHandler"]["Properties"]["Environment"]["Variables"]["LIMITS_TABLE"] == {"Ref": "LimitsTable"}
+    others = [k for k, v in resources.items() if v["Type"] == "AWS::Serverless::Function" and k != "APIHandler"]
+    for logical_id in others:  # only the API counts; the others never name the table
+        assert "LimitsTable" not in json.dumps(resources[logical_id]), logical_id
+
+    acl = resources["WebAcl"]
+    assert acl["Condition"] == "HasWaf" and acl["Properties"]["Scope"] == "REGIONAL"
+    assert acl["Properties"]["DefaultAction"] == {"Allow": {}}
+    [rule] = acl["Properties"]["Rules"]
+    rate = rule["Statement"]["RateBasedStatement"]
+    assert rate["AggregateKeyType"] == "IP" and rate["Limit"] == {"Ref": "WafRateLimit"}
+    match = rate["ScopeDownStatement"]["ByteMatchStatement"]
+    assert match["FieldToMatch"] == {"UriPath": {}} and match["SearchString"] == "/auth/"
+    assert rule["Action"]["Block"]["CustomResponse"]["ResponseCode"] == 429
+    association = resources["WebAclAssociation"]["Properties"]
+    assert association["WebACLArn"] == {"Fn::GetAtt": ["WebAcl", "Arn"]}
+    assert "/restapis/${RestAPI}/stages/" in association["ResourceArn"]["Fn::Sub"]
+    assert template["Parameters"]["WafRateLimit"]["Default"] == 100
+
+
+def test_api_gateways_own_answers_carry_the_apps_security_headers(stack):
+    """Its 429 throttle, 404 for an unknown route (also a preflight: no OPTIONS route), other
+    4xx and 5xx, and the authorizer's answers: one definition (chalicelib.http) in the template."""
+    from chalicelib import http
+
+    definition = json.loads(stack.read_text())["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    responses = definition["x-amazon-apigateway-gateway-responses"]
+    assert responses == http.gateway_responses()
+    assert {"THROTTLED", "MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX", "ACCESS_DENIED"} <= set(responses)
+    for kind, response in responses.items():
+        headers = {name.removeprefix("gatewayresponse.header."): value
+                   for name, value in response["responseParameters"].items()}
+        for name, value in {**http.BASE_HEADERS, "Cache-Control": "no-store"}.items():
+            assert headers[name] == f"'{value}'", (kind, name)  # a static value, in API Gateway's quotes
+        # 'none' needs quotes inside the quoted value; sandbox needs none: no script, its own origin.
+        assert headers["Content-Security-Policy"] == "'sandbox'", kind
+        body = response["responseTemplates"]["application/json"]
+        assert body.startswith('{"error": {"code": "') and '"message": ' in body, kind
+    assert responses["THROTTLED"]["statusCode"] == 429
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == 404
+    assert "statusCode" not in responses["DEFAULT_4XX"]  # each 4xx keeps its own status
+
+
+# What the cleanup's switch adds, per function (connect.CLEANUP_POOL_ACTIONS).
+CLEANUP_ACTIONS = {name: set(actions) for name, actions in connect.CLEANUP_POOL_ACTIONS.items()}
+
+
+def with_conditions(node, conditions):
+    """A template fragment with each `Fn::If` on a condition in `conditions` ({name: bool})
+    chosen, and `AWS::NoValue` dropped (what CloudFormation deploys)."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"} and node["Fn::If"][0] in conditions:
+            name, yes, no = node["Fn::If"]
+            return with_conditions(yes if conditions[name] else no, conditions)
+        return {k: with_conditions(v, conditions) for k, v in node.items()}
+    if isinstance(node, list):
+        return [with_conditions(v, conditions) for v in node if with_conditions(v, conditions) != {"Ref": "AWS::NoValue"}]
+    return node
+
+
+@pytest.mark.parametrize("cleanup", [True, False], ids=["cleanup-on", "cleanup-off"])
+def test_stack_policies_are_least_privilege_and_partition_aware(stack, cleanup):
+    template = json.loads(stack.read_text())
+    assert template["Conditions"]["CleanupOn"] == {"Fn::Equals": [{"Ref": "CleanupUnverifiedUsers"}, "true"]}
+    assert template["Parameters"]["CleanupUnverifiedUsers"]["Default"] == "false"
+    resources = with_conditions(template["Resources"], {"CleanupOn": cleanup})
     roles = {"PreSignUp": "pre_sign_up", "DefineAuthChallenge": "define_auth_challenge",
              "CreateAuthChallenge": "create_auth_challenge", "VerifyAuthChallengeResponse": "verify_auth_challenge_response",
              "DeleteUnverifiedUsers": "delete_unverified_users", "APIHandler": "api_handler",
@@ -882,10 +1000,14 @@ def test_stack_policies_are_least_privilege_and_partition_aware(stack):
         group = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/" + function_name
         [policy] = resources[role]["Properties"]["Policies"]
         assert policy_problems(policy["PolicyDocument"], "arn:${AWS::Partition}:", "GetAtt:UserPool.Arn",
-                               {secret}, group, foreign=["/prod/", "/dev/"]) == [], logical_id
+                               {secret}, group, foreign=["/prod/", "/dev/"], table="GetAtt:LimitsTable.Arn") == [], \
+            logical_id
         actions = {a for s in policy["PolicyDocument"]["Statement"] for a in s["Action"]}
         # The API handler gets the client secret from the stack (no SSM read) in this path.
-        assert actions == LOGS | (NEEDS[name] - ({"ssm:GetParameter"} if name == "api_handler" else set())), logical_id
+        wanted = NEEDS[name] - ({"ssm:GetParameter"} if name == "api_handler" else set())
+        assert actions == LOGS | (wanted if cleanup else wanted - CLEANUP_ACTIONS.get(name, set())), logical_id
+        # Each function reads the switch from the same parameter that grants the actions.
+        assert function["Environment"]["Variables"]["CLEANUP_UNVERIFIED_USERS"] == {"Ref": "CleanupUnverifiedUsers"}
         if "ssm:GetParameter" in actions:
             assert function["Environment"]["Variables"]["AUTHSIGNAL_SECRET_KEY_PARAM"] == {
                 "Fn::Sub": "/cognito-authsignal/${AWS::StackName}/authsignal-secret-key"}

@@ -85,9 +85,10 @@ def test_a_burst_of_signals_stops_every_service_and_frees_every_port(signum):
     for round_ in range(ROUNDS):
         with harness.running(project_dir=project_dir("signals")) as stack:
             process = stack.process
-            ports = [urlsplit(url).port for url in (stack.app_url, stack.authsignal_url, stack.cognito_url)]
+            ports = [urlsplit(url).port for url in (stack.app_url, stack.authsignal_url, stack.cognito_url,
+                                                    stack.dynamodb_url)]
             children = children_of(process.pid)
-            assert len(children) == 3, children
+            assert len(children) == 4, children
             try:
                 os.killpg(process.pid, signum)
                 os.killpg(process.pid, signum)
@@ -108,11 +109,12 @@ def test_a_burst_of_signals_stops_every_service_and_frees_every_port(signum):
 
 def test_a_signal_while_starting_stops_what_has_started():
     """Ctrl-C before the app is up: the emulators already running are stopped too."""
-    ports = [harness.free_port() for _ in range(3)]
+    ports = [harness.free_port() for _ in range(4)]
     process = subprocess.Popen(
         [sys.executable, "-m", "devstack", "--no-autoreload", "--linked-project",
          project_dir("starting"),
-         "--app-port", str(ports[0]), "--authsignal-port", str(ports[1]), "--cognito-port", str(ports[2])],
+         "--app-port", str(ports[0]), "--authsignal-port", str(ports[1]), "--cognito-port", str(ports[2]),
+         "--dynamodb-port", str(ports[3])],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     children = []
     try:
@@ -128,9 +130,9 @@ def test_a_signal_while_starting_stops_what_has_started():
     assert all(wait_until(lambda: bindable(port), 1) for port in ports), output
 
 
-@pytest.mark.parametrize("which", ["app", "authsignal", "cognito"])
+@pytest.mark.parametrize("which", ["app", "authsignal", "cognito", "dynamodb"])
 def test_a_busy_port_is_one_line_naming_it_and_how_to_pick_another(which):
-    ports = {name: harness.free_port() for name in ("app", "authsignal", "cognito")}
+    ports = {name: harness.free_port() for name in ("app", "authsignal", "cognito", "dynamodb")}
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
@@ -153,7 +155,8 @@ def test_the_same_port_twice_is_refused_too():
     port = harness.free_port()
     result = subprocess.run(
         [sys.executable, "-m", "devstack", "--no-autoreload", f"--app-port={port}",
-         f"--authsignal-port={port}", f"--cognito-port={harness.free_port()}"],
+         f"--authsignal-port={port}", f"--cognito-port={harness.free_port()}",
+         f"--dynamodb-port={harness.free_port()}"],
         cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert result.returncode != 0 and len(result.stderr.splitlines()) == 1, result.stderr
     assert str(port) in result.stderr and "Traceback" not in result.stderr

@@ -28,6 +28,10 @@ def main(argv=None):
                          help="API stage throttling: steady requests per second, all clients together (default: 10)")
     connect.add_argument("--burst-limit", type=int, default=20,
                          help="API stage throttling: requests allowed at once above the rate (default: 20)")
+    connect.add_argument("--waf", type=int, metavar="N", dest="waf_rate_limit",
+                         help="put AWS WAF in front of the API: at most N requests to /auth/ per client IP in any "
+                              "5 minutes (100 is a good start; WAF costs about $6 a month plus $0.60 per million "
+                              "requests)")
     connect.add_argument("--alarm-email", help="email the stage's alarms to this address (AWS asks it to confirm)")
     connect.add_argument("--project-dir", default=os.getcwd(), help="the Chalice project (default: here)")
     disconnect = commands.add_parser(
@@ -52,7 +56,7 @@ def main(argv=None):
         connector = Connector(os.path.abspath(args.project_dir), args.stage, pool_id=args.pool_id,
                               force=args.force, ask=ask_secret, session_minutes=args.session_minutes,
                               rate_limit=args.rate_limit, burst_limit=args.burst_limit,
-                              alarm_email=args.alarm_email)
+                              alarm_email=args.alarm_email, waf_rate_limit=args.waf_rate_limit)
         connector.run()
     except ConnectError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -258,9 +258,11 @@ def main(argv=None):
     with open(TEMPLATE) as handle:
         template = json.load(handle)
     with open(TEMPLATE, "w") as handle:
-        json.dump(template_with_alarms(template), handle, indent=2)
+        from triggers.waf import template_with_waf
+
+        json.dump(template_with_waf(template_with_alarms(template)), handle, indent=2)
         handle.write("\n")
-    print(f"wrote the alarms, the dashboard and the topic into {TEMPLATE}")
+    print(f"wrote the alarms, the dashboard, the topic and the WAF web ACL into {TEMPLATE}")
     return 0
 
 

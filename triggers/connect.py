@@ -17,7 +17,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from chalicelib import settings
 from chalicelib.cleanup import PENDING_GROUP, PENDING_GROUP_DESCRIPTION
+from triggers import limits_table
 from triggers.alarms import StageAlarms
+from triggers.waf import StageWaf
 
 # Cognito trigger -> the Chalice function name (`name=`) in triggers/__init__.py.
 TRIGGERS = {
@@ -36,6 +38,10 @@ FUNCTION_SECRETS = {
 }
 FUNCTION_POOL_ACTIONS = {
     "verify_auth_challenge_response": ("cognito-idp:AdminUpdateUserAttributes",),  # marks the email verified
+}
+# The limits table (chalicelib.limits): only the API counts, and only what it uses.
+FUNCTION_TABLE_ACTIONS = {
+    "api_handler": ("dynamodb:UpdateItem", "dynamodb:GetItem"),
 }
 # Only while the stage turns the cleanup on (CLEANUP_UNVERIFIED_USERS=true): the API puts new
 # sign-ups in the cleanup's group, Verify takes proven users out, the job deletes what is left.
@@ -128,11 +134,12 @@ def _parameter_arn(partition, region, account, name):
     return f"arn:{partition}:ssm:{region}:{account}:parameter/{name.lstrip('/')}"
 
 
-def stage_policies(functions, pool_arn, parameters, cleanup):
+def stage_policies(functions, pool_arn, parameters, cleanup, table_arn=None):
     """Each function's IAM policy for one stage: {chalice name: policy document}.
 
-    Scoped to that stage's pool (`pool_arn`), its SSM parameters ({setting: name}) and each
-    function's own log group; the partition, region and account come from the ARNs."""
+    Scoped to that stage's pool (`pool_arn`), its SSM parameters ({setting: name}), its limits
+    table (`table_arn`) and each function's own log group; the partition, region and account
+    come from the ARNs."""
     documents = {}
     for name, arn in sorted(functions.items()):
         partition, region, account, function_name = (arn.split(":")[i] for i in (1, 3, 4, 6))
@@ -147,6 +154,9 @@ def stage_policies(functions, pool_arn, parameters, cleanup):
         actions = FUNCTION_POOL_ACTIONS.get(name, ()) + (CLEANUP_POOL_ACTIONS.get(name, ()) if cleanup else ())
         if actions:
             statements.append({"Sid": "OwnPool", "Effect": "Allow", "Action": list(actions), "Resource": pool_arn})
+        if table_arn and FUNCTION_TABLE_ACTIONS.get(name):
+            statements.append({"Sid": "OwnLimitsTable", "Effect": "Allow",
+                               "Action": list(FUNCTION_TABLE_ACTIONS[name]), "Resource": table_arn})
         documents[name] = {"Version": "2012-10-17", "Statement": statements}
     return documents
 
@@ -262,7 +272,11 @@ def read_only(plan):
 class Connector:
     def __init__(self, project_dir, stage, pool_id=None, force=False, session=None,
                  environ=None, ask=None, out=print, session_minutes=SESSION_MINUTES,
-                 rate_limit=RATE_LIMIT, burst_limit=BURST_LIMIT, alarm_email=None):
+                 rate_limit=RATE_LIMIT, burst_limit=BURST_LIMIT, alarm_email=None, waf_rate_limit=None):
+        if waf_rate_limit is not None and not (isinstance(waf_rate_limit, int) and 10 <= waf_rate_limit <= 2000000000):
+            raise ConnectError("--waf takes the requests to /auth/ one IP may make in 5 minutes: a whole number "
+                               f"from 10 (WAF's minimum) to 2000000000, not {waf_rate_limit!r}.")
+        self.waf_rate_limit = waf_rate_limit
         if not (isinstance(rate_limit, (int, float)) and isinstance(burst_limit, int)
                 and 0 < rate_limit <= 10000 and 0 < burst_limit <= 5000):
             raise ConnectError("The API's throttling needs a rate limit above 0 (requests per second, at most "
@@ -321,7 +335,8 @@ class Connector:
                 "No AWS credentials found: configure them (`aws configure`, AWS_PROFILE, or "
                 "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) for the account you deployed to. Nothing was changed.")
         return {name: session.client(name, region_name=region)
-                for name in ("cognito-idp", "lambda", "ssm", "apigateway", "cloudwatch", "sns", "sts")}
+                for name in ("cognito-idp", "lambda", "ssm", "apigateway", "cloudwatch", "sns", "sts", "dynamodb",
+                             "wafv2")}
 
     def _describe_pool(self, pool_id, where):
         try:
@@ -409,6 +424,9 @@ class Connector:
         clients = self._clients(self.region)
         self.idp, self.lam, self.ssm = clients["cognito-idp"], clients["lambda"], clients["ssm"]
         self.apigateway = clients["apigateway"]
+        self.dynamodb = clients["dynamodb"]
+        self.limits_table = env.get("LIMITS_TABLE") or limits_table.table_name(app_name, self.stage)
+        limits_table.ensure_table(self.dynamodb, self.limits_table, dry_run=True)  # a refused read stops here
         account = next(iter(self.functions.values())).split(":")[4]
         api_function = self.all_functions.get("api_handler", f":{self.name}").split(":")[-1]
         self.stage_alarms = StageAlarms(clients["cloudwatch"], clients["sns"], stage=self.stage, region=self.region,
@@ -426,6 +444,16 @@ class Connector:
                 raise ConnectError(f"API {self.rest_api_id} (stage {self.api_stage}) is in the deployed file but not "
                                    f"in the account: run `chalice deploy --stage {self.stage}` again.") from None
             self.stage_throttle = (settings_now.get("methodSettings") or {}).get("*/*") or {}
+        self.stage_waf = None
+        if self.waf_rate_limit is not None:
+            if not self.rest_api_id:
+                raise ConnectError(f"--waf needs the stage's API, and .chalice/deployed has none for '{self.stage}': "
+                                   f"run `chalice deploy --stage {self.stage}` first. Nothing was changed.")
+            partition = next(iter(self.functions.values())).split(":")[1]
+            self.stage_waf = StageWaf(
+                clients["wafv2"], name=f"{self.name}-auth", limit=self.waf_rate_limit,
+                stage_arn=f"arn:{partition}:apigateway:{self.region}::/restapis/{self.rest_api_id}/stages/{self.api_stage}")
+            self.stage_waf.plan()
         for name, arn in self.functions.items():
             try:
                 self.lam.get_function_configuration(FunctionName=arn)
@@ -533,16 +561,22 @@ class Connector:
                          "the Authsignal secret key")
 
         self._throttle_api()
+        if self.stage_waf is not None:
+            self.stage_waf.apply(self.done)
         self.stage_alarms.apply(self.done)
         self._gateway_responses()
+        self.done += limits_table.ensure_table(self.dynamodb, self.limits_table)
         values = {
             "COGNITO_USER_POOL_ID": pool_id,
             "COGNITO_CLIENT_ID": self.client["ClientId"],
             "COGNITO_CLIENT_SECRET_PARAM": self.client_param,
             "AUTHSIGNAL_SECRET_KEY_PARAM": self.authsignal_param,
+            "LIMITS_TABLE": self.limits_table,
         }
         cleanup = str(self.env.get("CLEANUP_UNVERIFIED_USERS", "")).strip().lower() == "true"
-        policies = stage_policies(self.all_functions, pool_arn, values, cleanup)
+        partition, _, _, account = pool_arn.split(":")[1:5]
+        table_arn = f"arn:{partition}:dynamodb:{self.region}:{account}:table/{self.limits_table}"
+        policies = stage_policies(self.all_functions, pool_arn, values, cleanup, table_arn)
         self._write_policies(policies)
         self._record(values, {name: policy_file(self.stage, name) for name in policies})
         return pool_id
@@ -604,11 +638,12 @@ class Connector:
                          f"{self.throttle['throttlingRateLimit']:g} requests/s, burst {self.throttle['throttlingBurstLimit']}")
 
     def _gateway_responses(self):
-        """The authorizer's refusals as 401s in the API's error shape (chalicelib/authorizer.py).
-        `chalice deploy` re-imports the API without them: run connect again after each deploy."""
+        """API Gateway's own answers in the API's error shape with its headers (chalicelib.http),
+        the authorizer's refusals as 401s among them. `chalice deploy` re-imports the API without
+        them: run connect again after each deploy."""
         if self.rest_api_id is None:
             return
-        from chalicelib.authorizer import gateway_responses
+        from chalicelib.http import gateway_responses
 
         changed = []
         for response_type, wanted in gateway_responses().items():
@@ -616,19 +651,20 @@ class Connector:
                 have = self.apigateway.get_gateway_response(restApiId=self.rest_api_id, responseType=response_type)
             except ClientError:
                 have = {}
-            if (str(have.get("statusCode")) != str(wanted["statusCode"])
+            status = {"statusCode": str(wanted["statusCode"])} if "statusCode" in wanted else {}
+            if ((status and str(have.get("statusCode")) != status["statusCode"])
                     or (have.get("responseParameters") or {}) != wanted["responseParameters"]
                     or (have.get("responseTemplates") or {}) != wanted["responseTemplates"]):
                 self.apigateway.put_gateway_response(restApiId=self.rest_api_id, responseType=response_type,
-                                                     statusCode=str(wanted["statusCode"]),
                                                      responseParameters=wanted["responseParameters"],
-                                                     responseTemplates=wanted["responseTemplates"])
+                                                     responseTemplates=wanted["responseTemplates"], **status)
                 changed.append(response_type)
         if changed:
             self.apigateway.create_deployment(restApiId=self.rest_api_id, stageName=self.api_stage,
                                               description="connect: the authorizer's gateway responses")
-            self.done.append(f"set API {self.rest_api_id}'s gateway responses ({', '.join(changed)}): a refused "
-                             f"access token is a 401 in the API's error shape; redeployed stage {self.api_stage}")
+            self.done.append(f"set API {self.rest_api_id}'s gateway responses ({', '.join(changed)}): API Gateway's "
+                             "own answers in the API's error shape, a refused access token a 401; redeployed stage "
+                             f"{self.api_stage}")
 
     def _write_policies(self, policies):
         for name, document in policies.items():

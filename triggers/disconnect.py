@@ -14,7 +14,9 @@ import os
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from triggers import limits_table
 from triggers.alarms import StageAlarms
+from triggers.waf import StageWaf
 from triggers.connect import TRIGGERS, ConnectError, Connector, policy_file, read_only, update_pool_request
 
 RECORDED = ("COGNITO_USER_POOL_ID", "COGNITO_CLIENT_ID")
@@ -53,6 +55,17 @@ class Disconnector(Connector):
         self.client_id = env.get("COGNITO_CLIENT_ID")
         self.params = [name for name in (env.get("COGNITO_CLIENT_SECRET_PARAM"), env.get("AUTHSIGNAL_SECRET_KEY_PARAM"))
                        if name and self._parameter(name) is not None]
+        # The limits table holds only counters: deleted if it is the one `connect` makes for this stage.
+        self.dynamodb = clients["dynamodb"]
+        self.table = limits_table.table_name(app_name, self.stage)
+        try:
+            self.dynamodb.describe_table(TableName=self.table)
+        except self.dynamodb.exceptions.ResourceNotFoundException:
+            self.table = None
+        # The web ACL `connect --waf` made, found by its name (the API, and so the association,
+        # is gone after `chalice delete`).
+        self.stage_waf = StageWaf(clients["wafv2"], name=f"{self.name}-auth", limit=10, stage_arn=None)
+        self.stage_waf.plan()
         self.users = 0
         if self.pool is not None and self.created:
             self.users = len(self.idp.list_users(UserPoolId=self.pool["Id"], Limit=1).get("Users", []))
@@ -84,6 +97,10 @@ class Disconnector(Connector):
         for name in self.params:
             self.ssm.delete_parameter(Name=name)
             self.done.append(f"deleted SSM parameter {name}")
+        self.stage_waf.remove(self.done)
+        if self.table:
+            self.dynamodb.delete_table(TableName=self.table)
+            self.done.append(f"deleted DynamoDB table {self.table} (the sign-in limits' counters)")
         self.stage_alarms.remove(self.done)
         self._forget()
 
