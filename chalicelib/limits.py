@@ -16,7 +16,7 @@ harm is bounded by Authsignal's own limits and by WAF in front) but a sign-up is
 """
 import logging
 import math
-from dataclasses import dataclass
+from typing import NamedTuple  # not dataclasses: importing it (inspect, ast, dis) slows cold starts
 from typing import NamedTuple
 
 log = logging.getLogger(__name__)
@@ -42,8 +42,7 @@ class Rule(NamedTuple):
     seconds: int
 
 
-@dataclass(frozen=True)
-class Rules:
+class Rules(NamedTuple):
     per_address: Rule
     per_address_day: Rule
     per_client: Rule
@@ -51,8 +50,7 @@ class Rules:
     sign_ups_total: Rule
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
     allowed: bool
     retry_after: int = 0  # whole seconds, for Retry-After
     rule: str | None = None  # which rule refused, for the log and metrics
@@ -205,15 +203,13 @@ def check_sign_up(*, store, rules, client, now, store_down=False):
     return Verdict(True)
 
 
-@dataclass
 class Gate:
     """One /auth/start's limits: what signin.start asks before Cognito and before a sign-up."""
-    store: object
-    rules: Rules
-    address: str
-    client: str
-    clock: object  # epoch seconds, e.g. time.time
-    store_down: bool = False  # the start check found the store unavailable
+
+    def __init__(self, *, store, rules, address, client, clock):
+        self.store, self.rules, self.address, self.client = store, rules, address, client
+        self.clock = clock  # epoch seconds, e.g. time.time
+        self.store_down = False  # the start check found the store unavailable
 
     def start(self):
         verdict = check_start(store=self.store, rules=self.rules, address=self.address, client=self.client,

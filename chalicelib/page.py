@@ -3,7 +3,6 @@ a page that says what keeps sign-in from working on this machine.
 
 In the deployment zip, `static/` arrives through the `vendor/static` link.
 """
-import html
 import os
 import re
 from functools import lru_cache
@@ -87,6 +86,8 @@ def local_problem():
 
 def problem(text):
     """A plain page that says what `local_problem` found (styled by app.css, no script)."""
+    import html  # with its entity table: only this page needs it, never a Lambda's cold start
+
     return (
         '<!doctype html>\n<html lang="en">\n<head>\n  <meta charset="utf-8">\n'
         '  <meta name="viewport" content="width=device-width, initial-scale=1">\n'

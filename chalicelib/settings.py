@@ -7,7 +7,7 @@ is read at import time.
 import ipaddress
 import os
 import re
-from dataclasses import dataclass, replace
+from typing import NamedTuple  # not dataclasses: importing it (inspect, ast, dis) slows cold starts
 from functools import lru_cache
 from urllib.parse import urlsplit
 
@@ -44,8 +44,7 @@ class SettingsError(RuntimeError):
     """A setting is missing or unsafe; the message says which and what to do."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     user_pool_id: str
     client_id: str
     region: str
@@ -201,7 +200,7 @@ def load(event=None):
         cleanup_unverified_users=_switch("CLEANUP_UNVERIFIED_USERS"),
     )
     _check_endpoints(settings)
-    return replace(settings, authsignal_ui_origins=_ui_origins(_require("AUTHSIGNAL_UI_ORIGIN"), local))
+    return settings._replace(authsignal_ui_origins=_ui_origins(_require("AUTHSIGNAL_UI_ORIGIN"), local))
 
 
 def _check_endpoints(settings):
@@ -279,8 +278,7 @@ def secret(name, region):
     return _ssm_parameter(parameter, region, name + "_PARAM")
 
 
-@dataclass(frozen=True)
-class TokenIssuer:
+class TokenIssuer(NamedTuple):
     """Whose access tokens the authorizer accepts: the pool (`issuer`, and its keys at
     `jwks_url`) and this app's client."""
 
@@ -325,8 +323,7 @@ LIMIT_SETTINGS = {
 MAX_LIMIT_WINDOW_SECONDS = 7 * 86400
 
 
-@dataclass(frozen=True)
-class LimitSettings:
+class LimitSettings(NamedTuple):
     table: str
     region: str
     dynamodb_endpoint_url: str | None

@@ -243,12 +243,11 @@ def test_authsignal_outage_is_503_and_the_next_sign_in_works(client, devstack, e
 
 
 def test_cognito_unreachable_is_503(client, monkeypatch, email):
-    import dataclasses
 
     from chalicelib import settings
     real_load = settings.load
     # Fault injection: point the app at a loopback port where nothing listens.
-    monkeypatch.setattr(settings, "load", lambda: dataclasses.replace(real_load(), cognito_endpoint_url="http://127.0.0.1:9"))
+    monkeypatch.setattr(settings, "load", lambda: real_load()._replace(cognito_endpoint_url="http://127.0.0.1:9"))
     assert_error(post(client, "/auth/start", {"email": email}), 503, "unavailable")
 
 

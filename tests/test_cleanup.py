@@ -138,12 +138,11 @@ def test_the_scheduled_handler_leaves_young_sign_ups(cognito, local_env, devstac
 
 
 def test_sign_ups_while_the_job_is_off_are_never_marked(client, cognito, local_env, monkeypatch):
-    import dataclasses
     import json
 
     from chalicelib import settings
     real_load = settings.load
-    monkeypatch.setattr(settings, "load", lambda: dataclasses.replace(real_load(), cleanup_unverified_users=False))
+    monkeypatch.setattr(settings, "load", lambda: real_load()._replace(cleanup_unverified_users=False))
     email = new_email("job-off")
     response = client.http.post("/auth/start", body=json.dumps({"email": email}).encode(),
                                 headers={"Content-Type": "application/json"})

@@ -2,7 +2,6 @@
 during Create and during Verify; Cognito throttling, failing, timing out or unreachable.
 Each gives a clear 503 or 429 in a few seconds, and the next sign-in works.
 Counted by `make security` (tests/security_report.py): one test, one injected fault."""
-import dataclasses
 import json
 import os
 import socket
@@ -298,7 +297,7 @@ def via_switchable(client, switchable, monkeypatch):
 
     proxy, url = switchable
     real_load = settings.load
-    monkeypatch.setattr(settings, "load", lambda: dataclasses.replace(real_load(), cognito_endpoint_url=url))
+    monkeypatch.setattr(settings, "load", lambda: real_load()._replace(cognito_endpoint_url=url))
     yield client, proxy
     if proxy._listener is None:
         proxy.on()
@@ -368,7 +367,7 @@ def test_cognito_refusing_connections(devstack, client, monkeypatch, caplog):
     email = f"refused-{uuid.uuid4().hex[:12]}@example.com"
     remember(email, kind="email")
     with monkeypatch.context() as patch:
-        patch.setattr(settings, "load", lambda: dataclasses.replace(real_load(), cognito_endpoint_url=f"http://127.0.0.1:{closed}"))
+        patch.setattr(settings, "load", lambda: real_load()._replace(cognito_endpoint_url=f"http://127.0.0.1:{closed}"))
         response, elapsed = _timed(lambda: post(client, "/auth/start", {"email": email}))
     assert_clear_failure(response, elapsed, 503)
     in_process_sign_in(devstack, client, email)

@@ -40,12 +40,10 @@ class _Summary:
 def _no_start_floor():
     """Without /auth/start's time floor (test_security_attacks.py tries that): the fuzz is
     about input, and the floor would make 10,000 cases take an hour."""
-    import dataclasses
-
     from chalicelib import settings
     real_load = settings.load
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(settings, "load", lambda: dataclasses.replace(real_load(), start_min_seconds=0.0))
+        patch.setattr(settings, "load", lambda: real_load()._replace(start_min_seconds=0.0))
         yield
 
 
