@@ -165,3 +165,51 @@ def refresh_cookie_value(response):
     name, _, value = first.partition("=")
     assert name == REFRESH_COOKIE and value, header
     return value
+
+
+def store_proxy():
+    """A DynamoDB endpoint between the app and the real one (set `target`), which fails on
+    demand: `throttles` calls answered ThrottlingException, or every call while `mode` is
+    "throttle"; while "down" each connection drops unanswered. Each call gets its own class,
+    so suites never share its state. `seen`: (Content-Type, X-Amz-Target) of every call."""
+    import http.server
+    import json
+    import urllib.error
+    import urllib.request
+
+    throttled = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+                            "message": "Rate of requests exceeds the allowed throughput."}).encode()
+
+    class StoreProxy(http.server.BaseHTTPRequestHandler):
+        target, mode, throttles, seen = None, "forward", 0, []
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            proxy = type(self)
+            proxy.seen.append((self.headers["Content-Type"], self.headers["X-Amz-Target"]))
+            if proxy.mode == "down":
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if proxy.mode == "throttle" or proxy.throttles > 0:
+                proxy.throttles = max(proxy.throttles - 1, 0)
+                self._answer(400, throttled)
+                return
+            request = urllib.request.Request(proxy.target, data=body, headers=dict(self.headers), method="POST")
+            try:
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    self._answer(answer.status, answer.read())
+            except urllib.error.HTTPError as error:
+                self._answer(error.code, error.read())
+
+        def _answer(self, status, data):
+            self.send_response(status)
+            self.send_header("Content-Type", "application/x-amz-json-1.0")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    return StoreProxy

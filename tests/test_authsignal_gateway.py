@@ -96,8 +96,7 @@ def test_an_enrolment_outage_hands_out_no_token(emu, config, fault, error):
 def test_a_tenant_that_cannot_enrol_the_email_is_a_misconfiguration(config, caplog):
     emulator = Emulator("--methods", "AUTHENTICATOR_APP,PASSKEY")
     try:
-        other = config.__class__(**{**config.__dict__, "authsignal_api_url": f"{emulator.url}/v1",
-                                    "authsignal_ui_origins": (emulator.url,)})
+        other = config._replace(authsignal_api_url=f"{emulator.url}/v1", authsignal_ui_origins=(emulator.url,))
         with pytest.raises(gateway.AuthsignalMisconfigured, match="EMAIL_OTP"):
             start(other, *new_user())
     finally:
@@ -145,7 +144,7 @@ def test_a_401_is_a_misconfiguration_not_an_outage(emu, config, caplog):
 @pytest.mark.parametrize("origins", [("https://mfa.authsignal.com",), ("http://127.0.0.1:1",)])
 def test_a_challenge_url_on_an_origin_the_page_cannot_frame_is_refused(emu, config, origins, caplog):
     user_id, email = new_user()
-    foreign = config.__class__(**{**config.__dict__, "authsignal_ui_origins": origins})
+    foreign = config._replace(authsignal_ui_origins=origins)
     with pytest.raises(gateway.AuthsignalMisconfigured, match="AUTHSIGNAL_UI_ORIGIN"):
         start(foreign, user_id, email)
     assert "AUTHSIGNAL_UI_ORIGIN" in caplog.text and "token=" not in caplog.text
@@ -155,7 +154,7 @@ def test_a_custom_domain_in_the_list_is_accepted(emu, config):
     domain = emu.url.replace("127.0.0.1", "localhost")
     dev(emu, "/_dev/tenant", {"customDomain": domain})
     try:
-        with_domain = config.__class__(**{**config.__dict__, "authsignal_ui_origins": (emu.url, domain)})
+        with_domain = config._replace(authsignal_ui_origins=(emu.url, domain))
         assert start(with_domain, *new_user()).url.startswith(domain + "/challenge?")
         with pytest.raises(gateway.AuthsignalMisconfigured):
             start(config, *new_user())

@@ -1,7 +1,6 @@
 """chalicelib.limits against a real DynamoDB endpoint (moto's server over HTTP, as the dev stack
 runs it), with the clock passed in: windows pass in the test, not in minutes of sleep."""
 import http.server
-import json
 import logging
 import threading
 import uuid
@@ -11,6 +10,7 @@ import pytest
 
 from chalicelib import limits, settings
 from tests.conftest import free_port
+from tests.security_helpers import store_proxy
 
 TABLE = "limits-test"
 NOW = 1_800_057_600.0  # midnight UTC: a window boundary for 900, 3600 and 86400 s windows
@@ -167,41 +167,12 @@ def test_store_down_lets_returning_users_through_and_refuses_sign_ups(caplog):
     assert not any("@" in line for line in lines)
 
 
-class Throttling(http.server.BaseHTTPRequestHandler):
-    """DynamoDB throttling the first `throttles` calls, then forwarding to the real endpoint."""
-    throttles, seen, forward = 0, [], None
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).seen.append((self.headers["Content-Type"], self.headers["X-Amz-Target"]))
-        if type(self).throttles > 0:
-            type(self).throttles -= 1
-            self._answer(400, json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
-                                          "message": "Rate of requests exceeds the allowed throughput."}).encode())
-            return
-        import urllib.request
-
-        request = urllib.request.Request(type(self).forward, data=body, headers=dict(self.headers), method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                self._answer(answer.status, answer.read())
-        except urllib.error.HTTPError as error:
-            self._answer(error.code, error.read())
-
-    def _answer(self, status, data):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+Throttling = store_proxy()
 
 
 @pytest.fixture
 def throttling(dynamodb_url):
-    Throttling.forward, Throttling.seen = dynamodb_url, []
+    Throttling.target, Throttling.seen = dynamodb_url, []
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Throttling)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}"

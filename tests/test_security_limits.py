@@ -16,11 +16,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import requests
 
 from chalicelib import limits
 from tests.conftest import ROOT, running_devstack
-from tests.security_helpers import User, authsignal_token
+from tests.security_helpers import User, store_proxy
 
 pytestmark = pytest.mark.devstack
 
@@ -29,40 +28,7 @@ FLOOR_SECONDS = 0.25  # the local stage's AUTH_START_MIN_SECONDS
 TABLE = "cognito-authsignal-local-limits"
 
 
-class StoreProxy(http.server.BaseHTTPRequestHandler):
-    """Between the app and DynamoDB: forwards, or (fault injection) resets or throttles."""
-    target, mode = None, "forward"
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        mode = type(self).mode
-        if mode == "down":  # the connection drops without an answer
-            self.close_connection = True
-            self.connection.shutdown(2)
-            return
-        if mode == "throttle":
-            self._answer(400, json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
-                                          "message": "Rate of requests exceeds the allowed throughput."}).encode())
-            return
-        import urllib.error
-        import urllib.request
-
-        request = urllib.request.Request(type(self).target, data=body, headers=dict(self.headers), method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=5) as answer:
-                self._answer(answer.status, answer.read())
-        except urllib.error.HTTPError as error:
-            self._answer(error.code, error.read())
-
-    def _answer(self, status, data):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+StoreProxy = store_proxy()
 
 
 @pytest.fixture(scope="module")
