@@ -577,7 +577,7 @@ def limits_report(figures):
             failures.append(f"limits: {name} {value * 1000:.1f} ms (budget {budget * 1000:.0f} ms)")
         rows.append([name, ms(value), ms(worst), "(none)" if budget is None else
                      f"<= {budget * 1000:.0f} ms: {'ok' if ok else 'FAIL'}"])
-    table(f"6. The limits' added time (warm: n={LIMITS_CHECKS} in this process; cold: median of "
+    table(f"7. The limits' added time (warm: n={LIMITS_CHECKS} in this process; cold: median of "
           f"{LIMITS_COLD_RUNS - 1} fresh processes)", ["figure", "median", "p95 / max", "budget"], rows)
     print("\nAgainst moto's server on loopback; DynamoDB in the function's region answers a small"
           "\nUpdateItem in a few milliseconds, and the first call of a container adds a TLS handshake.")
