@@ -169,20 +169,34 @@ def app_client_id():
     return _require("COGNITO_CLIENT_ID")
 
 
+def _region():
+    region = os.environ.get("COGNITO_REGION") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise SettingsError("Setting COGNITO_REGION is missing (or AWS_REGION).")
+    return region
+
+
+def _refuse_loopback_in_lambda(name, url):
+    if is_loopback(url) and running_in_lambda():
+        raise SettingsError(f"{name} points at loopback ({url}) in a deployed Lambda: that is "
+                            "the offline dev stack's setting; remove it from this stage.")
+
+
+def _dev_endpoint(name, url):
+    """A setting only the offline dev stack sets (an emulator's loopback URL): refused elsewhere."""
+    if not is_loopback(url):
+        raise SettingsError(f"{name} is only for the offline dev stack (a loopback URL); remove it.")
+    _refuse_loopback_in_lambda(name, url)
+    return url
+
+
 def load(event=None):
     """Read and check every non-secret setting from the environment.
 
     A trigger passes its Cognito event, which always names the pool and its region: those
     come from the event, so Create and Verify work before the stage records them."""
     event = event or {}
-    region = (
-        event.get("region")
-        or os.environ.get("COGNITO_REGION")
-        or os.environ.get("AWS_REGION")
-        or os.environ.get("AWS_DEFAULT_REGION")
-    )
-    if not region:
-        raise SettingsError("Setting COGNITO_REGION is missing (or AWS_REGION).")
+    region = event.get("region") or _region()
     api_url = _require("AUTHSIGNAL_API_URL").rstrip("/")
     local = is_loopback(api_url) and not running_in_lambda()
     settings = Settings(
@@ -204,25 +218,15 @@ def load(event=None):
 
 
 def _check_endpoints(settings):
-    endpoints = {"AUTHSIGNAL_API_URL": settings.authsignal_api_url}
+    url = settings.authsignal_api_url
+    _refuse_loopback_in_lambda("AUTHSIGNAL_API_URL", url)
+    if not is_loopback(url) and url not in AUTHSIGNAL_REGIONS.values():
+        raise SettingsError(
+            f"AUTHSIGNAL_API_URL must be one of {', '.join(AUTHSIGNAL_REGIONS.values())} "
+            "(the tenant's region, shown in the Authsignal portal), not " + url
+        )
     if settings.cognito_endpoint_url:
-        endpoints["COGNITO_ENDPOINT_URL"] = settings.cognito_endpoint_url
-    for name, url in endpoints.items():
-        if is_loopback(url):
-            if running_in_lambda():
-                raise SettingsError(
-                    f"{name} points at loopback ({url}) in a deployed Lambda: that is "
-                    "the offline dev stack's setting; remove it from this stage."
-                )
-        elif name == "COGNITO_ENDPOINT_URL":
-            raise SettingsError(
-                "COGNITO_ENDPOINT_URL is only for the offline dev stack; remove it."
-            )
-        elif url not in AUTHSIGNAL_REGIONS.values():
-            raise SettingsError(
-                f"AUTHSIGNAL_API_URL must be one of {', '.join(AUTHSIGNAL_REGIONS.values())} "
-                "(the tenant's region, shown in the Authsignal portal), not " + url
-            )
+        _dev_endpoint("COGNITO_ENDPOINT_URL", settings.cognito_endpoint_url)
 
 
 class SecretUnavailable(RuntimeError):
@@ -298,12 +302,7 @@ def token_issuer():
         raise SettingsError(f"Setting COGNITO_USER_POOL_ID must look like us-east-1_AbC123, not {pool_id!r}.")
     endpoint = (os.environ.get("COGNITO_ENDPOINT_URL") or "").strip().rstrip("/")
     if endpoint:
-        if not is_loopback(endpoint):
-            raise SettingsError("COGNITO_ENDPOINT_URL is only for the offline dev stack; remove it.")
-        if running_in_lambda():
-            raise SettingsError(f"COGNITO_ENDPOINT_URL points at loopback ({endpoint}) in a deployed Lambda: "
-                                "that is the offline dev stack's setting; remove it from this stage.")
-        issuer = f"{endpoint}/{pool_id}"
+        issuer = f"{_dev_endpoint('COGNITO_ENDPOINT_URL', endpoint)}/{pool_id}"
     else:
         issuer = f"https://cognito-idp.{region}.amazonaws.com/{pool_id}"
     return TokenIssuer(issuer=issuer, jwks_url=issuer + "/.well-known/jwks.json", client_id=client_id)
@@ -352,13 +351,7 @@ def limits():
 
     rules = Rules(*(_rule(name, rule_name, default) for name, (rule_name, default) in LIMIT_SETTINGS.items()))
     table = _require("LIMITS_TABLE")
-    region = os.environ.get("COGNITO_REGION") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    if not region:
-        raise SettingsError("Setting COGNITO_REGION is missing (or AWS_REGION).")
     endpoint = os.environ.get("DYNAMODB_ENDPOINT_URL", "").strip() or None
-    if endpoint and not is_loopback(endpoint):
-        raise SettingsError("DYNAMODB_ENDPOINT_URL is only for the offline dev stack (a loopback URL); remove it.")
-    if endpoint and running_in_lambda():
-        raise SettingsError(f"DYNAMODB_ENDPOINT_URL points at loopback ({endpoint}) in a deployed Lambda: that "
-                            "is the offline dev stack's setting; remove it from this stage.")
-    return LimitSettings(table=table, region=region, dynamodb_endpoint_url=endpoint, rules=rules)
+    if endpoint:
+        _dev_endpoint("DYNAMODB_ENDPOINT_URL", endpoint)
+    return LimitSettings(table=table, region=_region(), dynamodb_endpoint_url=endpoint, rules=rules)
