@@ -17,7 +17,6 @@ harm is bounded by Authsignal's own limits and by WAF in front) but a sign-up is
 import logging
 import math
 from typing import NamedTuple  # not dataclasses: importing it (inspect, ast, dis) slows cold starts
-from typing import NamedTuple
 
 log = logging.getLogger(__name__)
 
@@ -157,11 +156,15 @@ def window(now, seconds):
     return start, start + seconds
 
 
+def _refused(rule, now):
+    return Verdict(False, retry_after=max(1, math.ceil(window(now, rule.seconds)[1] - now)), rule=rule.name)
+
+
 def _take(store, rule, subject, now):
     start, end = window(now, rule.seconds)
     if store.increment(key=f"{rule.name}#{subject}#{start}", limit=rule.count, expires=end + TTL_GRACE_SECONDS):
         return Verdict(True)
-    return Verdict(False, retry_after=max(1, math.ceil(end - now)), rule=rule.name)
+    return _refused(rule, now)
 
 
 def check_start(*, store, rules, address, client, now):
@@ -177,9 +180,8 @@ def check_start(*, store, rules, address, client, now):
             if not verdict.allowed:
                 return verdict
         rule = rules.sign_ups_per_client
-        start, end = window(now, rule.seconds)
-        if store.count(key=f"{rule.name}#{client}#{start}") >= rule.count:
-            return Verdict(False, retry_after=max(1, math.ceil(end - now)), rule=rule.name)
+        if store.count(key=f"{rule.name}#{client}#{window(now, rule.seconds)[0]}") >= rule.count:
+            return _refused(rule, now)
     except StoreUnavailable as error:
         log.warning("Limits store unavailable (%s): this /auth/start is let through unlimited; "
                     "a sign-up it needs is refused", error)
