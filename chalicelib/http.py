@@ -233,10 +233,11 @@ def clear_all_refresh_cookies(request):
 
 
 def bearer_token(request):
-    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "missing_token", "Send the access token as 'Authorization: Bearer <token>'.")
+    from chalicelib import access_tokens  # light: PyJWT only when a token is verified
+
+    token = access_tokens.bearer(request.headers.get("authorization"))
+    if isinstance(token, access_tokens.Refusal):
+        raise ApiError(401, token.code, token.message)
     return token
 
 
