@@ -16,6 +16,7 @@ import re
 import sys
 
 from chalicelib.metrics import NAMESPACE
+from triggers.waf import holds, template_with_waf
 
 PERIOD = 300
 # Below this share of /auth/finish answers signing someone in (with at least MIN_FINISHES in
@@ -174,16 +175,6 @@ _COMPARED = ("AlarmDescription", "Metrics", "Threshold", "ComparisonOperator", "
              "TreatMissingData", "AlarmActions", "OKActions")
 
 
-def _same_alarm(have, wanted):
-    def project(value, like):
-        if isinstance(like, dict) and isinstance(value, dict):
-            return {key: project(value.get(key), item) for key, item in like.items()}
-        if isinstance(like, list) and isinstance(value, list) and len(like) == len(value):
-            return [project(v, item) for v, item in zip(value, like)]
-        return value
-    return all(project(have.get(key), wanted[key]) == wanted[key] for key in _COMPARED)
-
-
 class StageAlarms:
     """The stage's SNS topic (and email subscription), alarms and dashboard, through boto3:
     read in plan(), changed only where they differ in apply(), deleted by remove()."""
@@ -230,7 +221,7 @@ class StageAlarms:
             done.append("subscribed the alarm email to the topic (confirm the mail AWS sends)")
         for spec in self.alarms:
             have = self.existing.get(spec["AlarmName"])
-            if have is None or not _same_alarm(have, spec):
+            if have is None or not holds(have, spec, _COMPARED):
                 self.cloudwatch.put_metric_alarm(**spec)
                 done.append(f"{'created' if have is None else 'updated'} alarm {spec['AlarmName']}")
         if self.dashboard_now is None or json.loads(self.dashboard_now) != json.loads(self.dashboard_body):
@@ -258,8 +249,6 @@ def main(argv=None):
     with open(TEMPLATE) as handle:
         template = json.load(handle)
     with open(TEMPLATE, "w") as handle:
-        from triggers.waf import template_with_waf
-
         json.dump(template_with_waf(template_with_alarms(template)), handle, indent=2)
         handle.write("\n")
     print(f"wrote the alarms, the dashboard, the topic and the WAF web ACL into {TEMPLATE}")

@@ -65,8 +65,14 @@ def template_with_waf(template):
     return template
 
 
+def holds(have, wanted, keys):
+    """Whether `have` (as AWS describes a resource) holds `wanted`'s value under each of `keys`:
+    what AWS adds of its own does not count as a difference (connect's describe-then-change)."""
+    return all(_project(have.get(key), wanted[key]) == wanted[key] for key in keys)
+
+
 def _project(value, like):
-    """`value` cut to the keys of `like`, recursively: what AWS adds does not count as a difference."""
+    """`value` cut to the keys of `like`, recursively."""
     if isinstance(like, dict) and isinstance(value, dict):
         return {key: _project(value.get(key), item) for key, item in like.items()}
     if isinstance(like, list) and isinstance(value, list) and len(like) == len(value):
@@ -114,7 +120,7 @@ class StageWaf:
             done.append(f"created WAF web ACL {self.name}: at most "
                         f"{self.wanted['Rules'][0]['Statement']['RateBasedStatement']['Limit']} requests to /auth/ "
                         f"per IP in 5 minutes")
-        elif any(_project(self.acl.get(key), self.wanted[key]) != self.wanted[key] for key in self.COMPARED):
+        elif not holds(self.acl, self.wanted, self.COMPARED):
             self.wafv2.update_web_acl(Id=self.acl["Id"], LockToken=self.lock,
                                       **{k: v for k, v in self.wanted.items() if k != "Name"}, Name=self.name)
             done.append(f"updated WAF web ACL {self.name}")
