@@ -58,6 +58,9 @@ def test_concurrent_sign_ins(devstack, record_property):
     summary = (f"{len(results)}/{USERS} signed in within {elapsed:.1f} s "
                f"(slowest {max((r['seconds'] for r in results), default=0):.1f} s); "
                f"{len(not_done)} unfinished; failures: {failures[:5]}")
+    if failures:  # what the app logged about its stores (no address in them), to tell why
+        summary += "; app log: " + " | ".join(line.strip() for line in devstack.log
+                                               if "store unavailable" in line or "unreachable" in line)[-1500:]
     print(summary)
     assert len(results) == USERS and not failures and not not_done, summary
 
